@@ -1,0 +1,9 @@
+// The whole AD core: include this one header.
+#pragma once
+
+#include "autodiff/backward.hpp"
+#include "autodiff/gradcheck.hpp"
+#include "autodiff/ops.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
+#include "autodiff/transforms.hpp"

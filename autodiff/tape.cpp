@@ -1,0 +1,157 @@
+#include "autodiff/tape.hpp"
+
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "autodiff/ops.hpp"
+
+namespace autodiff {
+
+namespace {
+// Each thread has a stack of tapes: the bottom one is the thread's default, and every TapeScope
+// borrows the next (keeping its storage for reuse when the scope ends).
+struct ThreadTapes {
+  std::vector<std::unique_ptr<Tape>> pool;
+  std::size_t depth = 0;  // tapes in use by scopes
+  Tape* current = nullptr;
+  Tape& base() {
+    if (pool.empty()) pool.push_back(std::make_unique<Tape>());
+    return *pool.front();
+  }
+};
+thread_local ThreadTapes tls;
+}  // namespace
+
+Tape& Tape::current() { return tls.current ? *tls.current : tls.base(); }
+
+TapeScope::TapeScope() : previous_(&Tape::current()) {
+  tls.base();
+  ++tls.depth;
+  if (tls.pool.size() <= tls.depth) tls.pool.push_back(std::make_unique<Tape>());
+  tape_ = tls.pool[tls.depth].get();
+  tls.current = tape_;
+}
+
+TapeScope::~TapeScope() {
+  tape_->clear();
+  tape_->set_tangent_batch({});
+  --tls.depth;
+  tls.current = previous_;
+}
+
+// ---- Var ------------------------------------------------------------------------------------
+Var::Var(const Tensor& constant) : Var(Tape::current().constant(constant)) {}
+
+bool Var::valid() const {
+  return tape_ != nullptr && index_ < tape_->size() && tape_->node(index_).stamp == stamp_;
+}
+
+Tape& Var::tape() const {
+  tape_->check(*this, "variable");
+  return *tape_;
+}
+
+const Tensor& Var::value() const { return tape().node(index_).value; }
+bool Var::requires_grad() const { return tape().node(index_).requires_grad; }
+bool Var::has_tangent() const { return tape().node(index_).has_tangent; }
+const Tensor& Var::tangent() const {
+  const Node& n = tape().node(index_);
+  if (!n.has_tangent)
+    throw Error("tangent: this value carries no tangent (it does not depend on a variable given a tangent)");
+  return n.tangent;
+}
+
+Var Var::slice(std::size_t start, std::size_t count) const { return autodiff::slice(*this, start, count); }
+Var Var::reshape(const Shape& shape) const { return autodiff::reshape(*this, shape); }
+
+// ---- Tape -----------------------------------------------------------------------------------
+void Tape::check(const Var& v, const char* what) const {
+  if (v.tape_ == nullptr) throw Error(fmt::format("{}: uninitialized Var (default-constructed)", what));
+  if (v.index_ >= nodes_.size() || nodes_[v.index_].stamp != v.stamp_)
+    throw Error(fmt::format(
+        "{}: Var %{} belongs to a tape that was cleared or rewound past it (its computation ended); "
+        "record it again",
+        what, v.index_));
+}
+
+const Node& Tape::node(const Var& v) const {
+  check(v, "node");
+  return nodes_[v.index_];
+}
+
+Var Tape::push(Node node, const std::uint32_t* inputs, std::uint32_t n_inputs) {
+  node.first_edge = static_cast<std::uint32_t>(edges_.size());
+  node.n_inputs = n_inputs;
+  node.stamp = next_stamp_++;
+  edges_.insert(edges_.end(), inputs, inputs + n_inputs);
+  const auto index = static_cast<std::uint32_t>(nodes_.size());
+  const std::uint64_t stamp = node.stamp;
+  nodes_.push_back(std::move(node));
+  return Var(this, index, stamp);
+}
+
+Var Tape::variable(Tensor value) {
+  Node n;
+  n.value = std::move(value);
+  n.requires_grad = true;
+  return push(std::move(n), nullptr, 0);
+}
+
+Var Tape::variable(Tensor value, Tensor tangent) {
+  Shape expected = tangent_batch_;
+  expected.insert(expected.end(), value.shape().begin(), value.shape().end());
+  if (tangent.shape() != expected)
+    throw Error(fmt::format("variable: tangent has shape {}, expected {} (tangent batch {} + value shape {})",
+                            to_string(tangent.shape()), to_string(expected), to_string(tangent_batch_),
+                            to_string(value.shape())));
+  Node n;
+  n.value = std::move(value);
+  n.tangent = std::move(tangent);
+  n.requires_grad = true;
+  n.has_tangent = true;
+  return push(std::move(n), nullptr, 0);
+}
+
+Var Tape::constant(Tensor value) {
+  Node n;
+  n.value = std::move(value);
+  return push(std::move(n), nullptr, 0);
+}
+
+void Tape::rewind(std::size_t size) {
+  if (size >= nodes_.size()) return;
+  edges_.resize(nodes_[size].first_edge);
+  nodes_.resize(size);  // capacity is kept: the next step reuses the storage
+}
+
+void Tape::set_tangent_batch(const Shape& batch) {
+  for (const Node& n : nodes_)
+    if (n.has_tangent && batch != tangent_batch_)
+      throw Error(fmt::format("set_tangent_batch: the tape already holds tangents with batch {}; nested "
+                              "forward mode is not supported",
+                              to_string(tangent_batch_)));
+  tangent_batch_ = batch;
+}
+
+std::string Tape::dump() const {
+  std::ostringstream os;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const Node& n = nodes_[i];
+    os << '%' << i << " = ";
+    if (n.op == nullptr) {
+      os << (n.requires_grad ? "variable" : "constant");
+    } else {
+      os << n.op->name << '(';
+      for (std::uint32_t k = 0; k < n.n_inputs; ++k) os << (k ? ", %" : "%") << edges_[n.first_edge + k];
+      os << ')';
+    }
+    os << "  " << to_string(n.value.shape());
+    if (n.requires_grad) os << "  grad";
+    if (n.has_tangent) os << "  tangent";
+    os << '\n';
+  }
+  return os.str();
+}
+
+}  // namespace autodiff
