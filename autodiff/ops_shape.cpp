@@ -4,8 +4,6 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xtensor.hpp>
-#include <xtensor/xview.hpp>
-#include <xtensor/xstrided_view.hpp>
 
 #include "autodiff/record.hpp"
 
@@ -33,12 +31,24 @@ void require_lead(const char* op, const Tensor& x, std::size_t lead) {
     throw Error(fmt::format("{}: {} leading axes asked of shape {}", op, lead, to_string(x.shape())));
 }
 
-// Selects [start, start + count) along `axis` (negative) of an array.
-xt::xstrided_slice_vector along(std::int64_t axis, std::size_t rank, std::size_t start, std::size_t count) {
-  xt::xstrided_slice_vector sv;
-  for (std::size_t k = 0; k < position(axis, rank); ++k) sv.push_back(xt::all());
-  sv.push_back(xt::range(start, start + count));
-  return sv;
+// A tensor seen as (outer, length, inner) around one axis: slicing, embedding and concatenation
+// copy runs of `inner` contiguous elements.
+struct AxisView {
+  std::size_t outer = 1, length = 1, inner = 1;
+  AxisView(const Shape& shape, std::size_t axis) : length(shape[axis]) {
+    for (std::size_t k = 0; k < axis; ++k) outer *= shape[k];
+    for (std::size_t k = axis + 1; k < shape.size(); ++k) inner *= shape[k];
+  }
+};
+
+// Copies `count` positions along the axis: from [from, from + count) of src to [to, to + count) of dst.
+void copy_along(const Tensor& src, std::size_t from, Tensor& dst, std::size_t to, std::size_t count, std::size_t axis) {
+  const AxisView s(src.shape(), axis), d(dst.shape(), axis);
+  for (std::size_t o = 0; o < s.outer; ++o) {
+    const double* in = src.data() + (o * s.length + from) * s.inner;
+    double* out = dst.data() + (o * d.length + to) * d.inner;
+    std::copy(in, in + count * s.inner, out);
+  }
 }
 
 // Sums one axis, keeping it with length 1: the data is viewed as (outer, length, inner).
@@ -160,7 +170,11 @@ struct Slice {
     if (a.start + a.count > length)
       throw Error(fmt::format("slice: [{}, {}) is out of range for axis {} of shape {}", a.start, a.start + a.count,
                               a.axis, to_string(x.shape())));
-    return Tensor(Array(xt::strided_view(x.xt(), along(a.axis, x.dim(), a.start, a.count))));
+    Shape shape = x.shape();
+    shape[position(a.axis, x.dim())] = a.count;
+    Tensor out = Tensor::zeros(shape);
+    copy_along(x, a.start, out, 0, a.count, position(a.axis, x.dim()));
+    return out;
   }
   template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
     const Attrs& a = r.attrs();
@@ -184,7 +198,7 @@ struct Embed {
     Shape shape = x.shape();
     shape[pos] = a.count;
     Tensor out = Tensor::zeros(shape);
-    xt::strided_view(out.xt(), along(a.axis, x.dim(), a.start, length)) = x.xt();
+    copy_along(x, 0, out, a.start, length, pos);
     return out;
   }
   template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
@@ -220,7 +234,7 @@ struct Concat {
     std::size_t offset = 0;
     for (std::uint32_t i = 0; i < in.size(); ++i) {
       const std::size_t length = in[i].shape()[pos];
-      xt::strided_view(out.xt(), along(a.axis, first.dim(), offset, length)) = in[i].xt();
+      copy_along(in[i], 0, out, offset, length, pos);
       offset += length;
     }
     return out;

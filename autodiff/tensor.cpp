@@ -35,6 +35,12 @@ Tensor Tensor::identity(std::size_t n) {
   return t;
 }
 
+Tensor Tensor::column(std::initializer_list<double> values) {
+  Tensor t = zeros({values.size(), 1});
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
 double Tensor::item() const {
   if (size() != 1) throw Error(fmt::format("item: tensor of shape {} has {} elements, not one", to_string(shape()), size()));
   return flat(0);

@@ -42,6 +42,8 @@ class Tensor {
   static Tensor ones(const Shape& shape);
   static Tensor full(const Shape& shape, double value);
   static Tensor identity(std::size_t n);  // n x n
+  // A column (n, 1), e.g. n one-dimensional inputs: `{{-2.0}, {0.5}}` would be ambiguous in C++.
+  static Tensor column(std::initializer_list<double> values);
 
   const Shape& shape() const { return array_.shape(); }
   std::size_t dim() const { return array_.dimension(); }
