@@ -1,0 +1,79 @@
+#include "nn/dense.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "autodiff/ops.hpp"
+
+namespace nn {
+
+namespace ad = autodiff;
+
+std::string to_string(Parameterization p) { return p == Parameterization::ntk ? "ntk" : "standard"; }
+
+Parameterization parse_parameterization(const std::string& name) {
+  if (name == "standard") return Parameterization::standard;
+  if (name == "ntk") return Parameterization::ntk;
+  throw ad::Error(fmt::format("unknown parameterization '{}' (expected standard or ntk)", name));
+}
+
+std::string to_string(Init init) { return init == Init::lecun_normal ? "lecun_normal" : "torch_default"; }
+
+Init parse_init(const std::string& name) {
+  if (name == "torch_default") return Init::torch_default;
+  if (name == "lecun_normal") return Init::lecun_normal;
+  throw ad::Error(fmt::format("unknown initialization '{}' (expected torch_default or lecun_normal)", name));
+}
+
+Dense::Dense(const DenseConfig& config, std::size_t offset, const std::string& name) : config_(config) {
+  if (config.in == 0 || config.out == 0)
+    throw ad::Error(fmt::format("Dense {}: sizes must be positive, got {} -> {}", name, config.in, config.out));
+  weight_ = {name + ".weight", {config.out, config.in}, offset};
+  bias_ = {name + ".bias", {config.bias ? config.out : 0}, offset + weight_.size()};
+}
+
+std::vector<ParamBlock> Dense::blocks() const {
+  if (config_.bias) return {weight_, bias_};
+  return {weight_};
+}
+
+double Dense::weight_multiplier() const {
+  return config_.parameterization == Parameterization::ntk
+             ? config_.w_std / std::sqrt(static_cast<double>(config_.in))
+             : 1.0;
+}
+
+double Dense::bias_multiplier() const {
+  return config_.parameterization == Parameterization::ntk ? config_.b_std : 1.0;
+}
+
+Var Dense::forward(const Var& w, const Var& h) const {
+  Var z = ad::matmul(h, ad::transpose(view(w, weight_)));
+  if (weight_multiplier() != 1.0) z = ad::scale(z, weight_multiplier());
+  if (config_.bias) {
+    const Var b = view(w, bias_);
+    z = z + (bias_multiplier() != 1.0 ? ad::scale(b, bias_multiplier()) : b);
+  }
+  return z;
+}
+
+void Dense::init(Tensor& w, Rng& rng) const {
+  const double fan_in = static_cast<double>(config_.in);
+  double* W = w.data() + weight_.offset;
+  double* b = w.data() + bias_.offset;
+  if (config_.parameterization == Parameterization::ntk) {
+    for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = rng.normal();
+    for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = rng.normal();
+  } else if (config_.init == Init::torch_default) {
+    const double bound = 1.0 / std::sqrt(fan_in);
+    for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = rng.uniform(-bound, bound);
+    for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = rng.uniform(-bound, bound);
+  } else {
+    const double std = config_.w_std / std::sqrt(fan_in);
+    for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = std * rng.normal();
+    for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = 0.0;
+  }
+}
+
+}  // namespace nn

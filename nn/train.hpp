@@ -1,0 +1,59 @@
+// Full-batch gradient descent on the squared loss, as in the seed:
+//   L(w) = ½ ‖y(w) − ȳ‖²           (Reduction::sum)   or   ½ (1/N) ‖y(w) − ȳ‖²   (Reduction::mean),
+// optionally divided by a constant (the seed divides by α² so losses of α-scaled models compare).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+#include "nn/model.hpp"
+
+namespace nn {
+
+enum class Reduction { sum, mean };
+
+struct LossConfig {
+  Reduction reduction = Reduction::sum;
+  double divisor = 1.0;  // α² for the seed's scaled models
+};
+
+// The loss of predictions (N, k) against targets (N, k), on the tape.
+Var squared_loss(const Var& prediction, const Var& target, const LossConfig& config = {});
+
+struct TrainConfig {
+  double learning_rate = 1e-3;
+  std::size_t max_steps = 1000;
+  double loss_threshold = 0.0;  // stop as soon as the loss is at most this
+  LossConfig loss;
+};
+
+// What the callback sees before each update (and once at the end).
+struct TrainState {
+  std::size_t step;        // updates made so far
+  double loss;             // L(w) at this step
+  double relative_change;  // ‖w − w0‖ / ‖w0‖ (‖w − w0‖ when w0 = 0)
+  const Tensor& w;
+};
+using StepCallback = std::function<void(const TrainState&)>;
+
+struct TrainResult {
+  Tensor w;                              // the final weights
+  std::vector<double> losses;            // one per visited step, the first at w0
+  std::vector<double> relative_changes;  // likewise
+  std::size_t steps = 0;                 // updates made
+  bool reached_threshold = false;
+};
+
+TrainResult train(const Model& model, const Tensor& w0, const Tensor& x, const Tensor& y, const TrainConfig& config,
+                  const StepCallback& callback = {});
+
+// A callback that keeps a copy of w every `every` steps (and at step 0).
+struct Snapshots {
+  std::size_t every = 1;
+  std::vector<std::size_t> steps;
+  std::vector<Tensor> weights;
+  StepCallback callback();
+};
+
+}  // namespace nn
