@@ -25,7 +25,7 @@ struct TrainConfig {
   double learning_rate = 1e-3;
   std::size_t max_steps = 1000;
   double loss_threshold = 0.0;  // stop as soon as the loss is at most this
-  LossConfig loss;
+  LossConfig loss{};
 };
 
 // What the callback sees before each update (and once at the end).
