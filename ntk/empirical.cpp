@@ -1,0 +1,245 @@
+#include "ntk/empirical.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "autodiff/autodiff.hpp"
+#include "nn/mlp.hpp"
+#include "nn/wrappers.hpp"
+#include "ntk/linalg.hpp"
+
+namespace ntk {
+
+namespace ad = autodiff;
+using ad::Shape;
+using ad::Var;
+
+std::string to_string(NtkMethod method) {
+  switch (method) {
+    case NtkMethod::automatic: return "auto";
+    case NtkMethod::jacobian_contraction: return "jacobian";
+    case NtkMethod::ntk_vector_products: return "ntk-vector";
+    case NtkMethod::structured: return "structured";
+  }
+  return "unknown";
+}
+
+NtkMethod parse_ntk_method(const std::string& name) {
+  for (NtkMethod m : {NtkMethod::automatic, NtkMethod::jacobian_contraction, NtkMethod::ntk_vector_products,
+                      NtkMethod::structured})
+    if (to_string(m) == name) return m;
+  throw ad::Error(fmt::format("unknown NTK method '{}' (expected auto, jacobian, ntk-vector or structured)", name));
+}
+
+namespace {
+
+// y(w) = f(X, w) as one flat vector of N·k outputs, on the tape.
+Var flat_outputs(const nn::Model& model, const Var& w, const Tensor& x) {
+  const Var y = model.forward(w, w.tape().constant(x));
+  return ad::reshape(y, {y.size()});
+}
+
+// Sums the k×k output blocks of a full (N1·k, N2·k) kernel down to their traces: (N1, N2).
+Tensor trace_outputs(const Tensor& full, std::size_t n1, std::size_t n2, std::size_t k) {
+  Tensor traced = Tensor::zeros({n1, n2});
+  for (std::size_t n = 0; n < n1; ++n)
+    for (std::size_t m = 0; m < n2; ++m)
+      for (std::size_t a = 0; a < k; ++a) traced.flat(n * n2 + m) += full.flat((n * k + a) * (n2 * k) + m * k + a);
+  return traced;
+}
+
+// ---- 1. Jacobian contraction ----------------------------------------------------------------
+Tensor by_jacobian_contraction(const nn::Model& model, const Tensor& w, const Tensor& x1, const Tensor& x2,
+                               bool same) {
+  const Tensor j1 = jacobian(model, w, x1);
+  return matmul_transposed(j1, same ? j1 : jacobian(model, w, x2));
+}
+
+// ---- 2. NTK-vector products -----------------------------------------------------------------
+// Columns of Θ in chunks of B: B VJPs through one sweep on X2 (J2ᵀ E, never J2 itself), then B
+// JVPs through one forward pass on X1.
+Tensor by_ntk_vector_products(const nn::Model& model, const Tensor& w, const Tensor& x1, const Tensor& x2,
+                              std::size_t chunk) {
+  const std::size_t k = model.output_dim();
+  const std::size_t rows = x1.shape()[0] * k, cols = x2.shape()[0] * k;
+  chunk = std::max<std::size_t>(1, std::min(chunk, cols));
+  Tensor theta = Tensor::zeros({rows, cols});
+  ad::TapeScope scope;
+  ad::Tape& tape = scope.tape();
+  const Var w2 = tape.variable(w);
+  const Var y2 = flat_outputs(model, w2, x2);
+  const std::size_t recorded = tape.size();
+  for (std::size_t start = 0; start < cols; start += chunk) {
+    const std::size_t b = std::min(chunk, cols - start);
+    Tensor seeds = Tensor::zeros({b, cols});
+    for (std::size_t i = 0; i < b; ++i) seeds.flat(i * cols + start + i) = 1.0;
+    const Tensor pulled = ad::backward(y2, {w2}, seeds, {b})[0];  // (b, p): rows of J2ᵀ E
+    tape.set_tangent_batch({b});
+    const Var w1 = tape.variable(w, pulled);
+    const Var y1 = flat_outputs(model, w1, x1);
+    const Tensor pushed = y1.has_tangent() ? y1.tangent() : Tensor::zeros({b, rows});  // (b, rows)
+    for (std::size_t i = 0; i < b; ++i)
+      for (std::size_t r = 0; r < rows; ++r) theta.flat(r * cols + start + i) = pushed.flat(i * rows + r);
+    tape.rewind(recorded);
+    tape.set_tangent_batch({});
+  }
+  return theta;
+}
+
+// ---- 3. Structured derivatives for MLPs -----------------------------------------------------
+// An MLP possibly inside Centered/Scaled wrappers: centering keeps J, scaling by α multiplies Θ by α².
+struct UnwrappedMlp {
+  const nn::MLP* mlp = nullptr;
+  double factor = 1.0;
+};
+
+UnwrappedMlp unwrap(const nn::Model& model) {
+  const nn::Model* m = &model;
+  double factor = 1.0;
+  for (;;) {
+    if (const auto* s = dynamic_cast<const nn::Scaled*>(m)) {
+      factor *= s->alpha() * s->alpha();
+      m = &s->inner();
+    } else if (const auto* c = dynamic_cast<const nn::Centered*>(m)) {
+      m = &c->inner();
+    } else {
+      return {dynamic_cast<const nn::MLP*>(m), factor};
+    }
+  }
+}
+
+// What one batch of inputs contributes: each layer's input h_{l-1} (N, in_l) and the
+// backpropagated sensitivities D_l (N·k, out_l), row n·k + a = ∂f_a(x_n)/∂z_l.
+struct LayerTraces {
+  std::vector<Tensor> inputs;
+  std::vector<Tensor> sensitivities;
+};
+
+LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
+  const auto& layers = mlp.layers();
+  const std::size_t n = x.shape()[0], k = mlp.output_dim(), depth = layers.size();
+  LayerTraces t;
+  std::vector<Tensor> slopes;  // φ'(z_l) for hidden layers, (N, out_l)
+  Tensor h = x;
+  for (std::size_t l = 0; l < depth; ++l) {
+    const nn::Dense& layer = layers[l];
+    t.inputs.push_back(h);
+    const Tensor W = ad::reshape(ad::slice(w, layer.weight().offset, layer.weight().size()), layer.weight().shape);
+    Tensor z = ad::scale(matmul_transposed(h, W), layer.weight_multiplier());
+    if (layer.config().bias)
+      z = ad::add(z, ad::scale(ad::slice(w, layer.bias().offset, layer.bias().size()), layer.bias_multiplier()));
+    if (l + 1 == depth) break;
+    // φ(z) and φ'(z) in one forward-mode pass (elementwise: the JVP along ones is φ').
+    auto [value, slope] = ad::jvp([&](const Var& u) { return nn::activate(mlp.config().activation, u); }, z,
+                                  Tensor::ones(z.shape()));
+    h = std::move(value);
+    slopes.push_back(std::move(slope));
+  }
+  t.sensitivities.resize(depth);
+  Tensor d = Tensor::zeros({n * k, k});  // ∂f_a/∂z_L = e_a
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t a = 0; a < k; ++a) d.flat((i * k + a) * k + a) = 1.0;
+  t.sensitivities[depth - 1] = d;
+  for (std::size_t l = depth - 1; l-- > 0;) {
+    const nn::Dense& next = layers[l + 1];
+    const Tensor W = ad::reshape(ad::slice(w, next.weight().offset, next.weight().size()), next.weight().shape);
+    const std::size_t width = W.shape()[1];
+    Tensor back = ad::scale(ad::matmul(d, W), next.weight_multiplier());  // (N·k, out_l)
+    const Tensor& s = slopes[l];
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t a = 0; a < k; ++a)
+        for (std::size_t j = 0; j < width; ++j) back.flat((i * k + a) * width + j) *= s.flat(i * width + j);
+    d = std::move(back);
+    t.sensitivities[l] = d;
+  }
+  return t;
+}
+
+Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, const Tensor& x2, bool same,
+                    bool traced) {
+  const nn::MLP& mlp = *net.mlp;
+  const std::size_t k = mlp.output_dim(), n1 = x1.shape()[0], n2 = x2.shape()[0];
+  const LayerTraces t1 = trace_mlp(mlp, w, x1);
+  const LayerTraces t2 = same ? t1 : trace_mlp(mlp, w, x2);
+  const std::size_t rows = traced ? n1 : n1 * k, cols = traced ? n2 : n2 * k;
+  Tensor theta = Tensor::zeros({rows, cols});
+  for (std::size_t l = 0; l < mlp.layers().size(); ++l) {
+    const nn::Dense& layer = mlp.layers()[l];
+    const double cw2 = layer.weight_multiplier() * layer.weight_multiplier();
+    const double cb2 = layer.config().bias ? layer.bias_multiplier() * layer.bias_multiplier() : 0.0;
+    const Tensor inputs = matmul_transposed(t1.inputs[l], t2.inputs[l]);  // (N1, N2)
+    const Tensor& d1 = t1.sensitivities[l];
+    const Tensor& d2 = t2.sensitivities[l];
+    const std::size_t width = d1.shape()[1];
+    // Gram of sensitivities: full (N1·k, N2·k), or traced over outputs (N1, N2).
+    const Tensor grads = traced ? matmul_transposed(ad::reshape(d1, {n1, k * width}), ad::reshape(d2, {n2, k * width}))
+                                : matmul_transposed(d1, d2);
+    const std::size_t per = traced ? 1 : k;
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) {
+        const double h = inputs.flat((r / per) * n2 + c / per);
+        theta.flat(r * cols + c) += grads.flat(r * cols + c) * (cw2 * h + cb2);
+      }
+  }
+  return net.factor == 1.0 ? theta : ad::scale(theta, net.factor);
+}
+
+}  // namespace
+
+NtkMethod choose_ntk_method(const nn::Model& model, std::size_t n1, std::size_t n2) {
+  if (unwrap(model).mlp != nullptr) return NtkMethod::structured;
+  const double jacobian_bytes = 8.0 * static_cast<double>((n1 + n2) * model.output_dim() * model.num_params());
+  return jacobian_bytes <= 2e9 ? NtkMethod::jacobian_contraction : NtkMethod::ntk_vector_products;
+}
+
+Tensor jacobian(const nn::Model& model, const Tensor& w, const Tensor& x) {
+  model.check_inputs("jacobian", w.shape(), x.shape());
+  return ad::jacrev([&](const Var& wv) { return flat_outputs(model, wv, x); }, w);
+}
+
+Tensor ntk_vector_product(const nn::Model& model, const Tensor& w, const Tensor& x1, const Tensor& x2,
+                          const Tensor& v) {
+  model.check_inputs("ntk_vector_product", w.shape(), x1.shape());
+  model.check_inputs("ntk_vector_product", w.shape(), x2.shape());
+  const Shape expected{x2.shape()[0] * model.output_dim()};
+  if (v.shape() != expected)
+    throw ad::Error(fmt::format("ntk_vector_product: v has shape {}, expected {}", ad::to_string(v.shape()),
+                                ad::to_string(expected)));
+  const Tensor pulled = ad::vjp([&](const Var& wv) { return flat_outputs(model, wv, x2); }, w, v).second;
+  return ad::jvp([&](const Var& wv) { return flat_outputs(model, wv, x1); }, w, pulled).second;
+}
+
+Tensor empirical_ntk(const nn::Model& model, const Tensor& w, const Tensor& x1, const Tensor& x2,
+                     const NtkOptions& options) {
+  model.check_inputs("empirical_ntk", w.shape(), x1.shape());
+  model.check_inputs("empirical_ntk", w.shape(), x2.shape());
+  if (!ad::all_finite(w) || !ad::all_finite(x1) || !ad::all_finite(x2))
+    throw ad::Error("empirical_ntk: weights or inputs contain non-finite values");
+  const bool same = &x1 == &x2;
+  const std::size_t n1 = x1.shape()[0], n2 = x2.shape()[0], k = model.output_dim();
+  NtkMethod method = options.method;
+  if (method == NtkMethod::automatic) method = choose_ntk_method(model, n1, n2);
+  Tensor full;
+  switch (method) {
+    case NtkMethod::structured: {
+      const UnwrappedMlp net = unwrap(model);
+      if (net.mlp == nullptr)
+        throw ad::Error(fmt::format("empirical_ntk: the structured method needs an MLP (possibly centered or "
+                                    "scaled), not {}",
+                                    model.describe()));
+      return by_structure(net, w, x1, x2, same, options.trace_outputs);
+    }
+    case NtkMethod::jacobian_contraction: full = by_jacobian_contraction(model, w, x1, x2, same); break;
+    case NtkMethod::ntk_vector_products: full = by_ntk_vector_products(model, w, x1, x2, options.chunk); break;
+    case NtkMethod::automatic: break;
+  }
+  return options.trace_outputs ? trace_outputs(full, n1, n2, k) : full;
+}
+
+Tensor empirical_ntk(const nn::Model& model, const Tensor& w, const Tensor& x, const NtkOptions& options) {
+  return empirical_ntk(model, w, x, x, options);
+}
+
+}  // namespace ntk
