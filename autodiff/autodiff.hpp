@@ -3,6 +3,7 @@
 
 #include "autodiff/backward.hpp"
 #include "autodiff/gradcheck.hpp"
+#include "autodiff/linear_operator.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/tape.hpp"
 #include "autodiff/tensor.hpp"

@@ -18,6 +18,7 @@ namespace autodiff {
 
 class Tape;
 class Var;
+class LinearOperator;
 template <class T>
 class Rule;
 
@@ -30,6 +31,8 @@ struct Attrs {
   std::size_t count = 0;   // slice: length; embed: full length of the axis
   std::size_t lead = 0;    // reshape, sum_to, broadcast_to: leading axes kept as they are
   Shape shape{};           // reshape / sum_to / broadcast_to target (without the leading axes)
+  std::shared_ptr<const LinearOperator> linear{};  // apply_linear: the map
+  bool transposed = false;                         // apply_linear: apply its transpose
 };
 
 // What the reverse sweep needs to know about an op: plain function pointers, filled once per op
