@@ -40,6 +40,9 @@ TapeScope::~TapeScope() {
   tls.current = previous_;
 }
 
+UseTape::UseTape(Tape& tape) : previous_(tls.current) { tls.current = &tape; }
+UseTape::~UseTape() { tls.current = previous_; }
+
 // ---- Var ------------------------------------------------------------------------------------
 Var::Var(const Tensor& constant) : Var(Tape::current().constant(constant)) {}
 
@@ -48,6 +51,7 @@ bool Var::valid() const {
 }
 
 Tape& Var::tape() const {
+  if (tape_ == nullptr) throw Error("variable: uninitialized Var (default-constructed)");  // no call on nullptr
   tape_->check(*this, "variable");
   return *tape_;
 }
@@ -68,6 +72,9 @@ Var Var::reshape(const Shape& shape) const { return autodiff::reshape(*this, sha
 // ---- Tape -----------------------------------------------------------------------------------
 void Tape::check(const Var& v, const char* what) const {
   if (v.tape_ == nullptr) throw Error(fmt::format("{}: uninitialized Var (default-constructed)", what));
+  if (v.tape_ != this)  // before the index test, which would misreport it as a cleared tape
+    throw Error(fmt::format("{}: Var %{} lives on a different tape (Vars from different tapes cannot be mixed)",
+                            what, v.index_));
   if (v.index_ >= nodes_.size() || nodes_[v.index_].stamp != v.stamp_)
     throw Error(fmt::format(
         "{}: Var %{} belongs to a tape that was cleared or rewound past it (its computation ended); "

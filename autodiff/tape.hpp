@@ -144,4 +144,17 @@ class TapeScope {
   Tape* previous_;
 };
 
+// RAII: makes a tape the thread's current one (for constants and leaves) until the guard ends,
+// without clearing it; for objects that keep their own tape between calls (nn::GradientDescent).
+class UseTape {
+ public:
+  explicit UseTape(Tape& tape);
+  ~UseTape();
+  UseTape(const UseTape&) = delete;
+  UseTape& operator=(const UseTape&) = delete;
+
+ private:
+  Tape* previous_;
+};
+
 }  // namespace autodiff

@@ -30,6 +30,11 @@ Tensor Model::predict(const Tensor& w, const Tensor& x) const {
 }
 
 std::vector<Tensor> unflatten(const std::vector<ParamBlock>& layout, const Tensor& w) {
+  std::size_t p = 0;
+  for (const ParamBlock& b : layout) p = std::max(p, b.offset + b.size());
+  if (w.shape() != Shape{p})  // a longer w (another model's weights?) was silently cut
+    throw ad::Error(
+        fmt::format("unflatten: w has shape {}, the layout has {} parameters", ad::to_string(w.shape()), p));
   std::vector<Tensor> out;
   for (const ParamBlock& b : layout) {
     if (b.offset + b.size() > w.size())

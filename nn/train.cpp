@@ -51,37 +51,55 @@ void check_config(const Model& model, const Tensor& w0, const Tensor& x, const T
 
 }  // namespace
 
+GradientDescent::GradientDescent(const Model& model, Tensor w0, Tensor x, Tensor y, const TrainConfig& config)
+    : model_(model), w_(std::move(w0)), config_(config) {
+  check_config(model, w_, x, y, config);
+  x_ = tape_.constant(std::move(x));
+  y_ = tape_.constant(std::move(y));
+  data_end_ = tape_.size();
+}
+
+double GradientDescent::evaluate() {
+  const ad::UseTape use(tape_);
+  tape_.rewind(data_end_);  // the storage stays: every step records into the same memory
+  w_var_ = tape_.variable(w_);
+  loss_ = squared_loss(model_.forward(w_var_, x_), y_, config_.loss);
+  const double value = loss_.value().item();
+  if (!std::isfinite(value))
+    throw ad::Error(fmt::format("train: the loss became {} at step {} (learning rate {} too large?)", value,
+                                evaluations_, config_.learning_rate));
+  ++evaluations_;
+  return value;
+}
+
+void GradientDescent::update() {
+  const Tensor g = ad::gradient(loss_, w_var_);
+  double* w = w_.data();
+  const double* gp = g.data();
+  const double lr = config_.learning_rate;
+  for (std::size_t i = 0, n = w_.size(); i < n; ++i) w[i] -= lr * gp[i];
+}
+
 TrainResult train(const Model& model, const Tensor& w0, const Tensor& x, const Tensor& y, const TrainConfig& config,
                   const StepCallback& callback) {
-  check_config(model, w0, x, y, config);
+  GradientDescent descent(model, w0, x, y, config);
   TrainResult result;
-  result.w = w0;
   const double w0_norm = norm(w0);
-  ad::TapeScope scope;
-  ad::Tape& tape = scope.tape();
   for (std::size_t step = 0;; ++step) {
-    tape.clear();  // the storage stays: every step records into the same memory
-    const Var w = tape.variable(result.w);
-    const Var loss = squared_loss(model.forward(w, tape.constant(x)), tape.constant(y), config.loss);
-    const double value = loss.value().item();
-    if (!std::isfinite(value))
-      throw ad::Error(fmt::format("train: the loss became {} at step {} (learning rate {} too large?)", value, step,
-                                  config.learning_rate));
-    const double change = w0_norm > 0 ? distance(result.w, w0) / w0_norm : distance(result.w, w0);
+    const double value = descent.evaluate();
+    const double change = w0_norm > 0 ? distance(descent.w(), w0) / w0_norm : distance(descent.w(), w0);
     result.losses.push_back(value);
     result.relative_changes.push_back(change);
     result.steps = step;
-    if (callback) callback({step, value, change, result.w});
+    if (callback) callback({step, value, change, descent.w()});
     if (value <= config.loss_threshold) {
       result.reached_threshold = true;
       break;
     }
     if (step == config.max_steps) break;
-    const Tensor g = ad::gradient(loss, w);
-    double* wp = result.w.data();
-    const double* gp = g.data();
-    for (std::size_t i = 0; i < result.w.size(); ++i) wp[i] -= config.learning_rate * gp[i];
+    descent.update();
   }
+  result.w = descent.w();
   return result;
 }
 

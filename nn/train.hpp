@@ -48,11 +48,37 @@ struct TrainResult {
 TrainResult train(const Model& model, const Tensor& w0, const Tensor& x, const Tensor& y, const TrainConfig& config,
                   const StepCallback& callback = {});
 
+// Gradient descent one step at a time on a fixed data set: what train() runs, and what a
+// benchmark times. Inputs are checked once; the model is recorded on this object's own tape,
+// which keeps its storage between steps.
+class GradientDescent {
+ public:
+  GradientDescent(const Model& model, Tensor w0, Tensor x, Tensor y, const TrainConfig& config);
+
+  double evaluate();  // L(w) at the current w (recorded, ready for update())
+  void update();      // w ← w − η ∇L(w), from the last evaluate()
+  double step() {     // both; returns the loss before the update
+    const double loss = evaluate();
+    update();
+    return loss;
+  }
+  const Tensor& w() const { return w_; }
+
+ private:
+  const Model& model_;
+  Tensor w_;
+  TrainConfig config_;
+  autodiff::Tape tape_;
+  Var x_, y_, w_var_, loss_;
+  std::size_t data_end_ = 0;  // the tape holds x and y below this index
+  std::size_t evaluations_ = 0;
+};
+
 // A callback that keeps a copy of w every `every` steps (and at step 0).
 struct Snapshots {
   std::size_t every = 1;
-  std::vector<std::size_t> steps;
-  std::vector<Tensor> weights;
+  std::vector<std::size_t> steps{};  // {}: `Snapshots{.every = k}` is warning-free under -Wextra
+  std::vector<Tensor> weights{};
   StepCallback callback();
 };
 
