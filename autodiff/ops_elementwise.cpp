@@ -111,6 +111,7 @@ struct PowScalar : Elementwise<PowScalar> {
   }
   template <class T> static T derivative(const Rule<T>& r) {
     const double p = r.attrs().scalar;
+    if (p == 0.0) return scale(r.x(), 0.0);  // (x^0)' = 0, also at x = 0 (not 0 * 0^-1 = NaN)
     return scale(pow(r.x(), p - 1.0), p);
   }
 };

@@ -21,7 +21,13 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b) {
                             to_string(b.shape()), n, n2));
   const Shape a_batch(a.shape().begin(), a.shape().end() - 2);
   const Shape b_batch(b.shape().begin(), b.shape().end() - 2);
-  const Shape batch = broadcast_shapes("matmul", a_batch, b_batch);
+  Shape batch;
+  try {
+    batch = broadcast_shapes("matmul", a_batch, b_batch);
+  } catch (const Error&) {  // name the operands, not just their leading axes
+    throw Error(fmt::format("matmul: shapes {} and {} do not broadcast (leading axes {} and {})",
+                            to_string(a.shape()), to_string(b.shape()), to_string(a_batch), to_string(b_batch)));
+  }
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(p);
@@ -97,6 +103,11 @@ T matmul_any(const T& a, const T& b) {
   if (a.dim() == 0 || b.dim() == 0)
     throw Error(fmt::format("matmul: needs vectors or matrices, got shapes {} and {}", to_string(a.shape()),
                             to_string(b.shape())));
+  // Checked here, before vectors become rows or columns, so the message shows the shapes given.
+  const std::size_t n_a = a.shape()[a.dim() - 1], n_b = b.shape()[b.dim() == 1 ? 0 : b.dim() - 2];
+  if (n_a != n_b)
+    throw Error(fmt::format("matmul: shapes {} and {} do not match (inner sizes {} and {})", to_string(a.shape()),
+                            to_string(b.shape()), n_a, n_b));
   if (b.dim() == 1) {
     const T column = reshape(b, {b.size(), 1});
     const T product = matmul_any(a, column);

@@ -331,6 +331,9 @@ Var concat(const std::vector<Var>& xs, std::int64_t axis) {
 template <class T>
 T stack_any(const std::vector<T>& xs, std::int64_t axis) {
   if (xs.empty()) throw Error("stack: needs at least one tensor");
+  for (const T& x : xs)  // here, so the message names stack and the shapes given to it
+    if (x.shape() != xs[0].shape())
+      throw Error(fmt::format("stack: shapes {} and {} differ", to_string(xs[0].shape()), to_string(x.shape())));
   const std::size_t rank = xs[0].dim() + 1;
   const std::size_t pos = position(negative_axis("stack", axis, rank), rank);
   std::vector<T> expanded;
