@@ -60,6 +60,9 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
   std::vector<char> present(n, 0);
   adjoint[top - lowest] = std::move(seed);
   present[top - lowest] = 1;
+  std::vector<char> wanted(n, 0);  // requested inputs (maybe intermediates) keep their cotangent
+  for (const Var& x : inputs)
+    if (x.index() <= top) wanted[x.index() - lowest] = 1;
   static const Tensor unused;
 
   for (std::uint32_t k = top + 1; k-- > lowest;) {
@@ -67,7 +70,8 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
     const Node& node = tape.node(k);
     if (node.op == nullptr || !node.requires_grad) continue;
     const OpInfo& op = *node.op;
-    const T g = std::move(adjoint[k - lowest]);  // consumed: frees memory as the sweep goes
+    // consumed (frees memory as the sweep goes) unless it is one of the results
+    const T g = wanted[k - lowest] ? adjoint[k - lowest] : std::move(adjoint[k - lowest]);
     const Rule<T> rule(tape, tape.inputs(node), node.n_inputs, node.attrs,
                        std::is_same_v<T, Tensor> ? node.value : unused, k, batch);
     for (std::uint32_t i = 0; i < rule.n_inputs(); ++i) {
@@ -75,6 +79,12 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
       if (in < lowest || !tape.node(in).requires_grad) continue;
       T term;
       if constexpr (std::is_same_v<T, Tensor>) {
+        if (op.accumulate_vjp != nullptr) {  // adds in place: no full-size temporary
+          if (!present[in - lowest]) adjoint[in - lowest] = Tensor::zeros(with_batch(batch, tape.node(in).value.shape()));
+          present[in - lowest] = 1;
+          op.accumulate_vjp(rule, static_cast<int>(i), g, adjoint[in - lowest]);
+          continue;
+        }
         term = op.vjp_tensor(rule, static_cast<int>(i), g);
       } else {
         term = op.vjp_var(rule, static_cast<int>(i), g);
@@ -89,7 +99,7 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
 
   std::vector<T> result;
   for (const Var& x : inputs) {
-    if (present[x.index() - lowest])
+    if (x.index() <= top && present[x.index() - lowest])  // inputs recorded after the output: zeros
       result.push_back(adjoint[x.index() - lowest]);
     else
       result.push_back(zeros_like<T>(tape, with_batch(batch, x.shape())));

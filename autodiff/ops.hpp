@@ -69,6 +69,9 @@ Var sign(const Var& x);
 // ---- linear algebra -------------------------------------------------------------------------
 Tensor matmul(const Tensor& a, const Tensor& b);
 Var matmul(const Var& a, const Var& b);
+// op(A) op(B) for matrices or stacks of them, op = transpose where asked (a BLAS flag, no copy).
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
+Var matmul(const Var& a, const Var& b, bool transpose_a, bool transpose_b);
 Tensor transpose(const Tensor& a);  // swaps the last two axes
 Var transpose(const Var& a);
 Tensor dot(const Tensor& x, const Tensor& y);  // vectors -> 0-d

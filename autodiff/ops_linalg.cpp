@@ -9,16 +9,19 @@
 namespace autodiff {
 namespace op {
 
-// C = A B for stacks of matrices: A (..., m, n), B (..., n, p) -> (..., m, p), leading axes
-// broadcast. One GEMM per matrix pair; a stack times one matrix is a single GEMM.
-Tensor batched_matmul(const Tensor& a, const Tensor& b) {
+// C = op(A) op(B) for stacks of matrices, op = transpose where asked: op(A) (..., m, n),
+// op(B) (..., n, p) -> (..., m, p), leading axes broadcast. Transposes are BLAS flags, never copies.
+// One GEMM per matrix pair; a stack of A times one B is a single GEMM over all the rows.
+Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   require_rank("matmul", a, 2);
   require_rank("matmul", b, 2);
-  const std::size_t m = a.shape()[a.dim() - 2], n = a.shape()[a.dim() - 1];
-  const std::size_t n2 = b.shape()[b.dim() - 2], p = b.shape()[b.dim() - 1];
+  const std::size_t a_rows = a.shape()[a.dim() - 2], a_cols = a.shape()[a.dim() - 1];
+  const std::size_t b_rows = b.shape()[b.dim() - 2], b_cols = b.shape()[b.dim() - 1];
+  const std::size_t m = ta ? a_cols : a_rows, n = ta ? a_rows : a_cols;
+  const std::size_t n2 = tb ? b_cols : b_rows, p = tb ? b_rows : b_cols;
   if (n != n2)
-    throw Error(fmt::format("matmul: shapes {} and {} do not match (inner sizes {} and {})", to_string(a.shape()),
-                            to_string(b.shape()), n, n2));
+    throw Error(fmt::format("matmul: shapes {}{} and {}{} do not match (inner sizes {} and {})", to_string(a.shape()),
+                            ta ? "ᵀ" : "", to_string(b.shape()), tb ? "ᵀ" : "", n, n2));
   const Shape a_batch(a.shape().begin(), a.shape().end() - 2);
   const Shape b_batch(b.shape().begin(), b.shape().end() - 2);
   Shape batch;
@@ -34,16 +37,14 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::zeros(out_shape);
   if (m == 0 || n == 0 || p == 0) return out;
   const auto gemm = [&](const double* A, const double* B, double* C, std::size_t rows) {
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(p),
-                static_cast<int>(n), 1.0, A, static_cast<int>(n), B, static_cast<int>(p), 0.0, C,
-                static_cast<int>(p));
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(rows),
+                static_cast<int>(p), static_cast<int>(n), 1.0, A, static_cast<int>(a_cols), B,
+                static_cast<int>(b_cols), 0.0, C, static_cast<int>(p));
   };
   const std::size_t count = shape_size(batch);
-  if (b_batch.empty() || shape_size(b_batch) == 1) {
-    if (a_batch == batch) {
-      gemm(a.data(), b.data(), out.data(), count * m);  // all of A's rows in one GEMM
-      return out;
-    }
+  if (!ta && shape_size(b_batch) == 1 && a_batch == batch) {
+    gemm(a.data(), b.data(), out.data(), count * m);  // all of A's rows in one GEMM
+    return out;
   }
   // General case: walk the broadcast batch index, mapping it to A's and B's matrices.
   for (std::size_t k = 0; k < count; ++k) {
@@ -68,16 +69,20 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-// C = A B:  dC = dA B + A dB;  Ā = C̄ Bᵀ,  B̄ = Aᵀ C̄
+// C = op(A) op(B):  dC = op(dA) op(B) + op(A) op(dB);
+// Ā = C̄ op(B)ᵀ (or op(B) C̄ᵀ when A is used transposed), B̄ = op(A)ᵀ C̄ (or C̄ᵀ op(A)).
 struct MatMul {
   static constexpr const char* name = "matmul";
   static constexpr bool broadcasts = true;
-  static Tensor value(In in, const Attrs&) { return batched_matmul(in[0], in[1]); }
+  static Tensor value(In in, const Attrs& a) { return batched_matmul(in[0], in[1], a.transpose_a, a.transpose_b); }
   template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
-    return i == 0 ? matmul(g, transpose(r.y())) : matmul(transpose(r.x()), g);
+    const bool ta = r.attrs().transpose_a, tb = r.attrs().transpose_b;
+    if (i == 0) return ta ? matmul(r.y(), g, tb, true) : matmul(g, r.y(), false, !tb);
+    return tb ? matmul(g, r.x(), true, ta) : matmul(r.x(), g, !ta, false);
   }
   template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
-    return i == 0 ? matmul(d, r.y()) : matmul(r.x(), d);
+    const bool ta = r.attrs().transpose_a, tb = r.attrs().transpose_b;
+    return i == 0 ? matmul(d, r.y(), ta, tb) : matmul(r.x(), d, ta, tb);
   }
 };
 
@@ -134,6 +139,12 @@ T dot_any(const T& x, const T& y) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) { return matmul_any(a, b); }
 Var matmul(const Var& a, const Var& b) { return matmul_any(a, b); }
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  return eval<op::MatMul>(Attrs{.transpose_a = transpose_a, .transpose_b = transpose_b}, a, b);
+}
+Var matmul(const Var& a, const Var& b, bool transpose_a, bool transpose_b) {
+  return record<op::MatMul>(Attrs{.transpose_a = transpose_a, .transpose_b = transpose_b}, a, b);
+}
 Tensor transpose(const Tensor& a) { return eval<op::Transpose>({}, a); }
 Var transpose(const Var& a) { return record<op::Transpose>({}, a); }
 Tensor dot(const Tensor& x, const Tensor& y) { return dot_any(x, y); }

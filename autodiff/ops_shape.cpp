@@ -51,6 +51,16 @@ void copy_along(const Tensor& src, std::size_t from, Tensor& dst, std::size_t to
   }
 }
 
+// Adds `src` into positions [to, to + src's length) along the axis of dst.
+void add_along(const Tensor& src, Tensor& dst, std::size_t to, std::size_t axis) {
+  const AxisView s(src.shape(), axis), d(dst.shape(), axis);
+  for (std::size_t o = 0; o < s.outer; ++o) {
+    const double* in = src.data() + o * s.length * s.inner;
+    double* out = dst.data() + (o * d.length + to) * d.inner;
+    for (std::size_t i = 0, n = s.length * s.inner; i < n; ++i) out[i] += in[i];
+  }
+}
+
 // Sums one axis, keeping it with length 1: the data is viewed as (outer, length, inner).
 Array sum_keep_axis(const Array& x, std::size_t axis) {
   const Shape& shape = x.shape();
@@ -183,6 +193,10 @@ struct Slice {
   }
   template <class T> static T jvp(const Rule<T>& r, int, const T& d) {
     return slice(d, r.attrs().start, r.attrs().count, r.attrs().axis);
+  }
+  // The VJP added straight into x̄'s range: a layer's share of a flat weight vector's gradient.
+  static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
+    add_along(g, x_bar, r.attrs().start, position(r.attrs().axis, x_bar.dim()));
   }
 };
 

@@ -1,13 +1,15 @@
 // How an op struct becomes a node on the tape. Included by the files that define ops; users who
-// add an op of their own include it too (tests/test_gradcheck.cpp defines one).
+// add an op of their own include it too (tests/autodiff_gradcheck.cpp defines some).
 //
 // An op is a struct with
 //   static constexpr const char* name;
 //   static Tensor value(In in, const Attrs& a);                    // the forward computation
 //   template <class T> static T vjp(const Rule<T>& r, int i, const T& g);   // gᵀ ∂out/∂in_i
 //   template <class T> static T jvp(const Rule<T>& r, int i, const T& d);   // ∂out/∂in_i · d
-// and optionally `static constexpr bool broadcasts = true` (inputs broadcast against each other)
-// or `static constexpr bool differentiable = false` (zero derivative: no rules needed).
+// and optionally `static constexpr bool broadcasts = true` (inputs broadcast against each other),
+// `static constexpr bool differentiable = false` (zero derivative: no rules needed), or
+// `static void accumulate_vjp(const Rule<Tensor>&, int i, const Tensor& g, Tensor& x_bar)`, a
+// fast path that adds the VJP into the input's cotangent in place (used by slice).
 //
 // The rules are templates: with T = Tensor they compute numbers; with T = Var they record ops on
 // the tape, so a derivative is itself differentiable (higher order by composition).
@@ -107,11 +109,21 @@ template <class Op, class T>
 T vjp_entry(const Rule<T>& r, int i, const T& g) { return Op::vjp(r, i, g); }
 
 template <class Op>
+constexpr auto accumulate_entry() {
+  using Fn = void (*)(const Rule<Tensor>&, int, const Tensor&, Tensor&);
+  if constexpr (requires { &Op::accumulate_vjp; }) {
+    return static_cast<Fn>(&Op::accumulate_vjp);
+  } else {
+    return static_cast<Fn>(nullptr);
+  }
+}
+
+template <class Op>
 constexpr OpInfo make_info() {
   if constexpr (differentiable<Op>()) {
-    return {Op::name, true, broadcasts<Op>(), &vjp_entry<Op, Tensor>, &vjp_entry<Op, Var>};
+    return {Op::name, true, broadcasts<Op>(), &vjp_entry<Op, Tensor>, &vjp_entry<Op, Var>, accumulate_entry<Op>()};
   } else {
-    return {Op::name, false, false, nullptr, nullptr};
+    return {Op::name, false, false, nullptr, nullptr, nullptr};
   }
 }
 template <class Op>

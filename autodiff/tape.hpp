@@ -33,6 +33,8 @@ struct Attrs {
   Shape shape{};           // reshape / sum_to / broadcast_to target (without the leading axes)
   std::shared_ptr<const LinearOperator> linear{};  // apply_linear: the map
   bool transposed = false;                         // apply_linear: apply its transpose
+  bool transpose_a = false;                        // matmul: use Aᵀ (the last two axes swapped)
+  bool transpose_b = false;                        // matmul: use Bᵀ
 };
 
 // What the reverse sweep needs to know about an op: plain function pointers, filled once per op
@@ -43,6 +45,9 @@ struct OpInfo {
   bool broadcasts;      // inputs broadcast against each other (elementwise binary ops, matmul)
   Tensor (*vjp_tensor)(const Rule<Tensor>&, int input, const Tensor& cotangent);
   Var (*vjp_var)(const Rule<Var>&, int input, const Var& cotangent);
+  // Optional fast path of vjp_tensor: adds the VJP into the input's cotangent in place (slices
+  // add into their range instead of building a full-size embedding first). nullptr: none.
+  void (*accumulate_vjp)(const Rule<Tensor>&, int input, const Tensor& cotangent, Tensor& input_cotangent);
 };
 
 struct Node {

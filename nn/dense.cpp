@@ -49,7 +49,7 @@ double Dense::bias_multiplier() const {
 }
 
 Var Dense::forward(const Var& w, const Var& h) const {
-  Var z = ad::matmul(h, ad::transpose(view(w, weight_)));
+  Var z = ad::matmul(h, view(w, weight_), false, true);  // H Wᵀ: W is (out, in)
   if (weight_multiplier() != 1.0) z = ad::scale(z, weight_multiplier());
   if (config_.bias) {
     const Var b = view(w, bias_);
