@@ -98,10 +98,14 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
   }
 
   std::vector<T> result;
-  for (const Var& x : inputs) {
-    if (x.index() <= top && present[x.index() - lowest])  // inputs recorded after the output: zeros
-      result.push_back(adjoint[x.index() - lowest]);
-    else
+  for (std::size_t j = 0; j < inputs.size(); ++j) {
+    const Var& x = inputs[j];
+    if (x.index() <= top && present[x.index() - lowest]) {  // inputs recorded after the output: zeros
+      // The last request for this input takes the cotangent; earlier duplicates copy it.
+      bool again = false;
+      for (std::size_t later = j + 1; later < inputs.size(); ++later) again |= inputs[later].index() == x.index();
+      result.push_back(again ? adjoint[x.index() - lowest] : std::move(adjoint[x.index() - lowest]));
+    } else
       result.push_back(zeros_like<T>(tape, with_batch(batch, x.shape())));
   }
   return result;
@@ -128,7 +132,7 @@ std::vector<Var> backward_graph(const Var& output, const std::vector<Var>& input
 
 Tensor gradient(const Var& y, const Var& x) {
   require_scalar(y, "gradient");
-  return backward(y, {x}, Tensor::ones(y.shape()))[0];
+  return std::move(backward(y, {x}, Tensor::ones(y.shape()))[0]);
 }
 
 Var gradient_var(const Var& y, const Var& x) {

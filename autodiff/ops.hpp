@@ -98,6 +98,10 @@ Var broadcast_to(const Var& x, const Shape& shape, std::size_t lead = 0);
 // Elements [start, start + count) along `axis`: how a flat parameter vector is cut into layers.
 Tensor slice(const Tensor& x, std::size_t start, std::size_t count, std::int64_t axis = -1);
 Var slice(const Var& x, std::size_t start, std::size_t count, std::int64_t axis = -1);
+// x[..., start : start + size] of the last axis, unfolded into `shape` (size its element count):
+// a block of a flat parameter vector viewed as a layer tensor, in one op and one copy.
+Tensor segment(const Tensor& x, std::size_t start, const Shape& shape);
+Var segment(const Var& x, std::size_t start, const Shape& shape);
 // The adjoint of slice: x placed at [start, start + x.shape[axis]) in zeros of length `length`.
 Tensor embed(const Tensor& x, std::size_t start, std::size_t length, std::int64_t axis = -1);
 Var embed(const Var& x, std::size_t start, std::size_t length, std::int64_t axis = -1);

@@ -11,11 +11,40 @@
 namespace autodiff {
 namespace op {
 
-// NumPy broadcasting with an error that names the op and both shapes.
+// NumPy broadcasting with an error that names the op and both shapes. The common cases of a
+// training step — equal shapes, and a row vector added to every row — run as plain loops; the
+// rest goes through xtensor's broadcasting.
 template <class F>
 Tensor broadcast_binary(const char* name, In in, F f) {
-  if (in[0].shape() != in[1].shape()) broadcast_shapes(name, in[0].shape(), in[1].shape());
-  return Tensor(f(in[0].xt(), in[1].xt()));
+  const Tensor& x = in[0];
+  const Tensor& y = in[1];
+  const Shape& xs = x.shape();
+  const Shape& ys = y.shape();
+  if (xs == ys) {
+    Tensor out = Tensor::empty(xs);
+    const double *a = x.data(), *b = y.data();
+    double* o = out.data();
+    for (std::size_t i = 0, n = out.size(); i < n; ++i) o[i] = f(a[i], b[i]);
+    return out;
+  }
+  // y's shape is a suffix of x's (e.g. (N, m) and (m)): y repeats over x's leading axes.
+  const auto is_suffix = [](const Shape& small, const Shape& big) {
+    return small.size() < big.size() && std::equal(small.begin(), small.end(), big.end() - static_cast<std::ptrdiff_t>(small.size()));
+  };
+  if (is_suffix(ys, xs) || is_suffix(xs, ys)) {
+    const bool y_small = is_suffix(ys, xs);
+    const Tensor& big = y_small ? x : y;
+    const std::size_t inner = y_small ? y.size() : x.size();
+    Tensor out = Tensor::empty(big.shape());
+    const double *a = x.data(), *b = y.data();
+    double* o = out.data();
+    for (std::size_t start = 0, n = out.size(); inner > 0 && start < n; start += inner)
+      for (std::size_t i = 0; i < inner; ++i)
+        o[start + i] = y_small ? f(a[start + i], b[i]) : f(a[i], b[start + i]);
+    return out;
+  }
+  broadcast_shapes(name, xs, ys);
+  return Tensor(f(x.xt(), y.xt()));
 }
 
 // ---- binary, broadcasting: the framework sums each cotangent back to its input's shape -------
@@ -73,7 +102,10 @@ struct Pow {
   static constexpr const char* name = "pow";
   static constexpr bool broadcasts = true;
   static Tensor value(In in, const Attrs&) {
-    return broadcast_binary(name, in, [](const auto& x, const auto& y) { return xt::pow(x, y); });
+    return broadcast_binary(name, in, [](const auto& x, const auto& y) {
+      using std::pow;  // numbers; xtensor expressions find xt::pow by argument-dependent lookup
+      return pow(x, y);
+    });
   }
   template <class T> static T partial(const Rule<T>& r, int i) {
     return i == 0 ? r.y() * pow(r.x(), r.y() - 1.0) : r.out() * log(r.x());

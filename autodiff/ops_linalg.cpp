@@ -34,8 +34,8 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(p);
-  Tensor out = Tensor::zeros(out_shape);
-  if (m == 0 || n == 0 || p == 0) return out;
+  if (m == 0 || n == 0 || p == 0) return Tensor::zeros(out_shape);
+  Tensor out = Tensor::empty(out_shape);  // every element is written (beta = 0)
   const auto gemm = [&](const double* A, const double* B, double* C, std::size_t rows) {
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(rows),
                 static_cast<int>(p), static_cast<int>(n), 1.0, A, static_cast<int>(a_cols), B,

@@ -182,7 +182,7 @@ struct Slice {
                               a.axis, to_string(x.shape())));
     Shape shape = x.shape();
     shape[position(a.axis, x.dim())] = a.count;
-    Tensor out = Tensor::zeros(shape);
+    Tensor out = Tensor::empty(shape);
     copy_along(x, a.start, out, 0, a.count, position(a.axis, x.dim()));
     return out;
   }
@@ -197,6 +197,42 @@ struct Slice {
   // The VJP added straight into x̄'s range: a layer's share of a flat weight vector's gradient.
   static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
     add_along(g, x_bar, r.attrs().start, position(r.attrs().axis, x_bar.dim()));
+  }
+};
+
+// x[..., start : start + size] with the last axis unfolded into `shape` (size = its element
+// count): how a layer views its block of a flat parameter vector, in one copy. Its adjoint adds
+// the block's cotangent into that range. Leading axes (a batch) pass through.
+struct Segment {
+  static constexpr const char* name = "segment";
+  static Tensor value(In in, const Attrs& a) {
+    const Tensor& x = in[0];
+    require_rank(name, x, 1);
+    const std::size_t length = x.shape().back(), size = shape_size(a.shape);
+    if (a.start + size > length)
+      throw Error(fmt::format("segment: [{}, {}) is out of range for a last axis of length {} (shape {})", a.start,
+                              a.start + size, length, to_string(x.shape())));
+    const Shape lead = head(x.shape(), x.dim() - 1);
+    Tensor out = Tensor::empty(join(lead, a.shape));
+    for (std::size_t o = 0, outer = shape_size(lead); o < outer; ++o)
+      std::copy(x.data() + o * length + a.start, x.data() + o * length + a.start + size, out.data() + o * size);
+    return out;
+  }
+  template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
+    const Attrs& a = r.attrs();
+    const std::size_t size = shape_size(a.shape);
+    return embed(reshape(g, {size}, g.dim() - a.shape.size()), a.start, r.in_shape(0).back(), -1);
+  }
+  template <class T> static T jvp(const Rule<T>& r, int, const T& d) {
+    return segment(d, r.attrs().start, r.attrs().shape);
+  }
+  static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
+    const std::size_t length = x_bar.shape().back(), size = shape_size(r.attrs().shape), start = r.attrs().start;
+    for (std::size_t o = 0, outer = x_bar.size() / length; o < outer; ++o) {
+      const double* in = g.data() + o * size;
+      double* out = x_bar.data() + o * length + start;
+      for (std::size_t i = 0; i < size; ++i) out[i] += in[i];
+    }
   }
 };
 
@@ -244,7 +280,7 @@ struct Concat {
         throw Error(fmt::format("concat: shapes {} and {} differ off axis {}", to_string(first.shape()),
                                 to_string(in[i].shape()), a.axis));
     }
-    Tensor out = Tensor::zeros(shape);
+    Tensor out = Tensor::empty(shape);  // the pieces cover it
     std::size_t offset = 0;
     for (std::uint32_t i = 0; i < in.size(); ++i) {
       const std::size_t length = in[i].shape()[pos];
@@ -370,6 +406,12 @@ Tensor slice(const Tensor& x, std::size_t start, std::size_t count, std::int64_t
 }
 Var slice(const Var& x, std::size_t start, std::size_t count, std::int64_t axis) {
   return slice_any(x, start, count, axis);
+}
+Tensor segment(const Tensor& x, std::size_t start, const Shape& shape) {
+  return eval<op::Segment>(Attrs{.start = start, .shape = shape}, x);
+}
+Var segment(const Var& x, std::size_t start, const Shape& shape) {
+  return record<op::Segment>(Attrs{.start = start, .shape = shape}, x);
 }
 Tensor embed(const Tensor& x, std::size_t start, std::size_t length, std::int64_t axis) {
   return embed_any(x, start, length, axis);

@@ -23,6 +23,7 @@ std::size_t shape_size(const Shape& shape) {
 }
 
 Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.0); }
+Tensor Tensor::empty(const Shape& shape) { return Tensor(Array::from_shape(shape)); }
 Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0); }
 Tensor Tensor::full(const Shape& shape, double value) {
   Array a = Array::from_shape(shape);

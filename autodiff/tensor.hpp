@@ -39,6 +39,7 @@ class Tensor {
   Tensor(xt::nested_initializer_list_t<double, 3> t) : array_(t) {}
 
   static Tensor zeros(const Shape& shape);
+  static Tensor empty(const Shape& shape);  // contents unspecified: for kernels that write every element
   static Tensor ones(const Shape& shape);
   static Tensor full(const Shape& shape, double value);
   static Tensor identity(std::size_t n);  // n x n

@@ -66,7 +66,7 @@ std::pair<Tensor, Tensor> vjp(F&& f, const Tensor& x, const Tensor& u) {
   TapeScope scope;
   const Var X = scope.tape().variable(x);
   const Var y = f(X);
-  return {y.value(), backward(y, {X}, u)[0]};
+  return {y.value(), std::move(backward(y, {X}, u)[0])};
 }
 
 template <class F>
@@ -83,7 +83,7 @@ Tensor jacrev(F&& f, const Tensor& x) {
   const Var X = scope.tape().variable(x);
   const Var y = f(X);
   const std::size_t m = y.size();
-  const Tensor rows = backward(y, {X}, detail::identity_batch(y.shape()), {m})[0];  // {m} + x.shape
+  const Tensor rows = std::move(backward(y, {X}, detail::identity_batch(y.shape()), {m})[0]);  // {m} + x.shape
   return reshape(rows, detail::concat_shapes(y.shape(), x.shape()));
 }
 

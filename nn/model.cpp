@@ -60,8 +60,6 @@ Tensor flatten(const std::vector<ParamBlock>& layout, const std::vector<Tensor>&
   return w;
 }
 
-Var view(const Var& w, const ParamBlock& block) {
-  return ad::reshape(ad::slice(w, block.offset, block.size()), block.shape);
-}
+Var view(const Var& w, const ParamBlock& block) { return ad::segment(w, block.offset, block.shape); }
 
 }  // namespace nn

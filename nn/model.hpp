@@ -50,7 +50,7 @@ using ModelPtr = std::shared_ptr<const Model>;
 // The flat vector <-> per-layer tensors.
 std::vector<Tensor> unflatten(const std::vector<ParamBlock>& layout, const Tensor& w);
 Tensor flatten(const std::vector<ParamBlock>& layout, const std::vector<Tensor>& tensors);
-// A block of w on the tape, reshaped: how layers read their weights.
+// A block of w on the tape, reshaped (one `segment` op): how layers read their weights.
 Var view(const Var& w, const ParamBlock& block);
 
 }  // namespace nn

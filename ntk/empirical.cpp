@@ -75,7 +75,7 @@ Tensor by_ntk_vector_products(const nn::Model& model, const Tensor& w, const Ten
     const std::size_t b = std::min(chunk, cols - start);
     Tensor seeds = Tensor::zeros({b, cols});
     for (std::size_t i = 0; i < b; ++i) seeds.flat(i * cols + start + i) = 1.0;
-    const Tensor pulled = ad::backward(y2, {w2}, seeds, {b})[0];  // (b, p): rows of J2ᵀ E
+    const Tensor pulled = std::move(ad::backward(y2, {w2}, seeds, {b})[0]);  // (b, p): rows of J2ᵀ E
     tape.set_tangent_batch({b});
     const Var w1 = tape.variable(w, pulled);
     const Var y1 = flat_outputs(model, w1, x1);
