@@ -434,9 +434,11 @@ NTK_AVX2 void closed_form_row_avx2(const Run& run, std::size_t i, double* K, dou
   for (std::size_t s = 0; s < run.stages->size(); ++s) stage_row_avx2(run, s, i, K, T, begin, end);
 }
 
-bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
+// The AVX2 rows when the processor has AVX2 and FMA, unless NTK_NO_AVX2 is set (read at every pass:
+// the tests compare both paths).
+bool use_avx2() {
+  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return supported && std::getenv("NTK_NO_AVX2") == nullptr;
 }
 #endif
 
@@ -465,7 +467,7 @@ void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, 
   const Run run{&stages, post, ntk_zero};
   void (*row_fn)(const Run&, std::size_t, double*, double*, std::size_t, std::size_t) = closed_form_row_scalar;
 #ifdef NTK_HAVE_AVX2
-  if (have_avx2()) row_fn = closed_form_row_avx2;
+  if (use_avx2()) row_fn = closed_form_row_avx2;
 #endif
   double* K = k.nngp.data();
   double* T = k.track_ntk ? k.ntk.data() : nullptr;

@@ -145,8 +145,8 @@ Tensor read_csv(const std::string& path) {
       columns = fields.size();
       first_data_line = line_number;
     } else if (fields.size() != columns) {
-      throw ad::Error(fmt::format("{}:{}: {} fields, expected {} as on line {}", path, line_number, fields.size(), columns,
-                                  first_data_line));
+      throw ad::Error(fmt::format("{}:{}: {} field{}, expected {} as on line {}", path, line_number, fields.size(),
+                                  fields.size() == 1 ? "" : "s", columns, first_data_line));
     }
     for (const auto& v : parsed) values.push_back(*v);
     ++rows;
