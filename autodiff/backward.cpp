@@ -1,6 +1,7 @@
 #include "autodiff/backward.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -17,18 +18,6 @@ Shape with_batch(const Shape& batch, const Shape& shape) {
 }
 
 template <class T>
-void accumulate(T& total, bool& present, T term) {
-  if (!present) {
-    total = std::move(term);
-    present = true;
-  } else if constexpr (std::is_same_v<T, Tensor>) {
-    total += term;
-  } else {
-    total = add(total, term);
-  }
-}
-
-template <class T>
 T zeros_like(Tape& tape, const Shape& shape) {
   if constexpr (std::is_same_v<T, Tensor>) {
     return Tensor::zeros(shape);
@@ -36,6 +25,82 @@ T zeros_like(Tape& tape, const Shape& shape) {
     return tape.constant(Tensor::zeros(shape));
   }
 }
+
+// The cotangents of nodes lowest..top during a sweep. Contributions add up (fan-out); in the
+// recorded sweep, blocks of a flat vector (segments) are gathered as pieces and joined by one
+// `assemble` op when the vector's cotangent is first read.
+template <class T>
+class Cotangents {
+ public:
+  Cotangents(Tape& tape, std::uint32_t lowest, std::uint32_t top, const Shape& batch)
+      : tape_(tape), lowest_(lowest), batch_(batch), values_(top + 1 - lowest), present_(top + 1 - lowest, 0) {
+    if constexpr (std::is_same_v<T, Var>) pieces_.resize(top + 1 - lowest);
+  }
+
+  bool has(std::uint32_t node) {
+    gather(node);
+    return present_[node - lowest_] != 0;
+  }
+  T& at(std::uint32_t node) {
+    gather(node);
+    return values_[node - lowest_];
+  }
+  void add(std::uint32_t node, T term) {
+    T& total = values_[node - lowest_];
+    if (!present_[node - lowest_]) {
+      total = std::move(term);
+      present_[node - lowest_] = 1;
+    } else if constexpr (std::is_same_v<T, Tensor>) {
+      total += term;
+    } else {
+      total = autodiff::add(total, term);
+    }
+  }
+  // The cotangent itself, zero-initialized if absent, to add into in place (Tensor sweeps).
+  T& accumulator(std::uint32_t node) {
+    if (!present_[node - lowest_]) {
+      values_[node - lowest_] = zeros_like<T>(tape_, full_shape(node));
+      present_[node - lowest_] = 1;
+    }
+    return values_[node - lowest_];
+  }
+  void add_piece(std::uint32_t node, Var piece, std::size_t start) {
+    pieces_[node - lowest_].push_back(std::move(piece));
+    offsets_[node].push_back(start);
+  }
+  Shape full_shape(std::uint32_t node) const {
+    Shape s = batch_;
+    const Shape& own = tape_.node(node).value.shape();
+    s.insert(s.end(), own.begin(), own.end());
+    return s;
+  }
+
+ private:
+  void gather(std::uint32_t node) {
+    if constexpr (std::is_same_v<T, Var>) {
+      std::vector<Var>& pieces = pieces_[node - lowest_];
+      if (pieces.empty()) return;
+      Shape offsets = offsets_[node];
+      if (present_[node - lowest_]) {  // what came by other routes joins as one more piece
+        pieces.push_back(values_[node - lowest_]);
+        offsets.push_back(0);
+      }
+      const std::size_t length = tape_.node(node).value.shape().back();
+      values_[node - lowest_] = autodiff::assemble(pieces, offsets, length);
+      present_[node - lowest_] = 1;
+      pieces.clear();
+      offsets_.erase(node);
+    }
+  }
+
+  Tape& tape_;
+  std::uint32_t lowest_;
+  const Shape& batch_;
+  std::vector<T> values_;
+  std::vector<char> present_;
+  std::vector<std::vector<Var>> pieces_;             // recorded sweeps only
+  std::unordered_map<std::uint32_t, Shape> offsets_;  // recorded sweeps only
+};
 
 // The reverse sweep, for numbers (T = Tensor) or recorded ops (T = Var). Nodes are visited by
 // decreasing index: a node's cotangent is complete once every later node has been processed.
@@ -55,23 +120,20 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
   std::uint32_t lowest = top;
   for (const Var& x : inputs) lowest = std::min(lowest, x.index());
 
-  const std::size_t n = top + 1 - lowest;
-  std::vector<T> adjoint(n);
-  std::vector<char> present(n, 0);
-  adjoint[top - lowest] = std::move(seed);
-  present[top - lowest] = 1;
-  std::vector<char> wanted(n, 0);  // requested inputs (maybe intermediates) keep their cotangent
+  Cotangents<T> cotangents(tape, lowest, top, batch);
+  cotangents.add(top, std::move(seed));
+  std::vector<char> wanted(top + 1 - lowest, 0);  // requested inputs (maybe intermediates) keep theirs
   for (const Var& x : inputs)
     if (x.index() <= top) wanted[x.index() - lowest] = 1;
   static const Tensor unused;
 
   for (std::uint32_t k = top + 1; k-- > lowest;) {
-    if (!present[k - lowest]) continue;
+    if (!cotangents.has(k)) continue;
     const Node& node = tape.node(k);
     if (node.op == nullptr || !node.requires_grad) continue;
     const OpInfo& op = *node.op;
     // consumed (frees memory as the sweep goes) unless it is one of the results
-    const T g = wanted[k - lowest] ? adjoint[k - lowest] : std::move(adjoint[k - lowest]);
+    const T g = wanted[k - lowest] ? cotangents.at(k) : std::move(cotangents.at(k));
     const Rule<T> rule(tape, tape.inputs(node), node.n_inputs, node.attrs,
                        std::is_same_v<T, Tensor> ? node.value : unused, k, batch);
     for (std::uint32_t i = 0; i < rule.n_inputs(); ++i) {
@@ -80,33 +142,36 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
       T term;
       if constexpr (std::is_same_v<T, Tensor>) {
         if (op.accumulate_vjp != nullptr) {  // adds in place: no full-size temporary
-          if (!present[in - lowest]) adjoint[in - lowest] = Tensor::zeros(with_batch(batch, tape.node(in).value.shape()));
-          present[in - lowest] = 1;
-          op.accumulate_vjp(rule, static_cast<int>(i), g, adjoint[in - lowest]);
+          op.accumulate_vjp(rule, static_cast<int>(i), g, cotangents.accumulator(in));
           continue;
         }
         term = op.vjp_tensor(rule, static_cast<int>(i), g);
       } else {
+        if (op.vjp_piece != nullptr) {  // a block of `in`: joined with the others later
+          std::size_t start = 0;
+          Var piece = op.vjp_piece(rule, static_cast<int>(i), g, start);
+          cotangents.add_piece(in, std::move(piece), start);
+          continue;
+        }
         term = op.vjp_var(rule, static_cast<int>(i), g);
       }
       const Shape in_shape = tape.node(in).value.shape();
       if (term.shape() != with_batch(batch, in_shape)) term = sum_to(term, in_shape, batch.size());
-      bool is_present = present[in - lowest] != 0;
-      accumulate(adjoint[in - lowest], is_present, std::move(term));
-      present[in - lowest] = 1;
+      cotangents.add(in, std::move(term));
     }
   }
 
   std::vector<T> result;
   for (std::size_t j = 0; j < inputs.size(); ++j) {
     const Var& x = inputs[j];
-    if (x.index() <= top && present[x.index() - lowest]) {  // inputs recorded after the output: zeros
+    if (x.index() <= top && cotangents.has(x.index())) {  // inputs recorded after the output: zeros
       // The last request for this input takes the cotangent; earlier duplicates copy it.
       bool again = false;
       for (std::size_t later = j + 1; later < inputs.size(); ++later) again |= inputs[later].index() == x.index();
-      result.push_back(again ? adjoint[x.index() - lowest] : std::move(adjoint[x.index() - lowest]));
-    } else
+      result.push_back(again ? cotangents.at(x.index()) : std::move(cotangents.at(x.index())));
+    } else {
       result.push_back(zeros_like<T>(tape, with_batch(batch, x.shape())));
+    }
   }
   return result;
 }

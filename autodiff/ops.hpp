@@ -102,6 +102,9 @@ Var slice(const Var& x, std::size_t start, std::size_t count, std::int64_t axis 
 // a block of a flat parameter vector viewed as a layer tensor, in one op and one copy.
 Tensor segment(const Tensor& x, std::size_t start, const Shape& shape);
 Var segment(const Var& x, std::size_t start, const Shape& shape);
+// Zeros of `length` along the last axis with piece i added at offsets[i] (pieces' leading axes
+// agree): the sum of their embeddings as one op, the adjoint of several segments.
+Var assemble(const std::vector<Var>& pieces, const Shape& offsets, std::size_t length);
 // The adjoint of slice: x placed at [start, start + x.shape[axis]) in zeros of length `length`.
 Tensor embed(const Tensor& x, std::size_t start, std::size_t length, std::int64_t axis = -1);
 Var embed(const Var& x, std::size_t start, std::size_t length, std::int64_t axis = -1);

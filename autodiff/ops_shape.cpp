@@ -226,6 +226,11 @@ struct Segment {
   template <class T> static T jvp(const Rule<T>& r, int, const T& d) {
     return segment(d, r.attrs().start, r.attrs().shape);
   }
+  // For the recorded sweep: the block's cotangent, flat, and where it starts (see assemble).
+  static Var vjp_piece(const Rule<Var>& r, int, const Var& g, std::size_t& start) {
+    start = r.attrs().start;
+    return reshape(g, {shape_size(r.attrs().shape)}, g.dim() - r.attrs().shape.size());
+  }
   static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
     const std::size_t length = x_bar.shape().back(), size = shape_size(r.attrs().shape), start = r.attrs().start;
     for (std::size_t o = 0, outer = x_bar.size() / length; o < outer; ++o) {
@@ -233,6 +238,34 @@ struct Segment {
       double* out = x_bar.data() + o * length + start;
       for (std::size_t i = 0; i < size; ++i) out[i] += in[i];
     }
+  }
+};
+
+// Zeros of length `count` along the last axis with each piece added at its offset: the sum of
+// the pieces' embeddings in one op (how the recorded sweep gathers a flat vector's cotangent from
+// its segments). Piece i's cotangent is its segment of the output's.
+struct Assemble {
+  static constexpr const char* name = "assemble";
+  static Tensor value(In in, const Attrs& a) {
+    if (in.size() == 0 || a.offsets.size() != in.size())
+      throw Error(fmt::format("assemble: {} pieces for {} offsets", in.size(), a.offsets.size()));
+    const Shape lead = head(in[0].shape(), in[0].dim() - 1);
+    Tensor out = Tensor::zeros(join(lead, {a.count}));
+    for (std::uint32_t i = 0; i < in.size(); ++i) {
+      const Tensor& piece = in[i];
+      if (piece.dim() != lead.size() + 1 || head(piece.shape(), lead.size()) != lead ||
+          a.offsets[i] + piece.shape().back() > a.count)
+        throw Error(fmt::format("assemble: piece of shape {} at {} does not fit shape {}", to_string(piece.shape()),
+                                a.offsets[i], to_string(out.shape())));
+      add_along(piece, out, a.offsets[i], lead.size());
+    }
+    return out;
+  }
+  template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
+    return segment(g, r.attrs().offsets[static_cast<std::size_t>(i)], {r.in_shape(static_cast<std::uint32_t>(i)).back()});
+  }
+  template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
+    return embed(d, r.attrs().offsets[static_cast<std::size_t>(i)], r.attrs().count, -1);
   }
 };
 
@@ -407,6 +440,12 @@ Tensor slice(const Tensor& x, std::size_t start, std::size_t count, std::int64_t
 Var slice(const Var& x, std::size_t start, std::size_t count, std::int64_t axis) {
   return slice_any(x, start, count, axis);
 }
+Var assemble(const std::vector<Var>& pieces, const Shape& offsets, std::size_t length) {
+  if (pieces.empty()) throw Error("assemble: needs at least one piece");
+  return record_n<op::Assemble>(pieces.data(), static_cast<std::uint32_t>(pieces.size()),
+                                Attrs{.count = length, .offsets = offsets});
+}
+
 Tensor segment(const Tensor& x, std::size_t start, const Shape& shape) {
   return eval<op::Segment>(Attrs{.start = start, .shape = shape}, x);
 }

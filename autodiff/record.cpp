@@ -20,7 +20,8 @@ Tensor complete_tangent(Tensor tangent, const Shape& batch, const Shape& out_sha
   Shape expected = batch;
   expected.insert(expected.end(), out_shape.begin(), out_shape.end());
   if (tangent.shape() == expected) return tangent;
-  if (tangent.dim() != expected.size())
+  // Without a batch, an unlifted tangent of lower rank lines up from the right (NumPy broadcasting).
+  if (tangent.dim() > expected.size() || (tangent.dim() < expected.size() && !batch.empty()))
     throw Error(fmt::format("{}: internal error: tangent of shape {} for an output of shape {} (batch {})", op,
                             to_string(tangent.shape()), to_string(out_shape), to_string(batch)));
   return broadcast_to(tangent, out_shape, batch.size());

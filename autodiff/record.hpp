@@ -119,11 +119,22 @@ constexpr auto accumulate_entry() {
 }
 
 template <class Op>
+constexpr auto piece_entry() {
+  using Fn = Var (*)(const Rule<Var>&, int, const Var&, std::size_t&);
+  if constexpr (requires { &Op::vjp_piece; }) {
+    return static_cast<Fn>(&Op::vjp_piece);
+  } else {
+    return static_cast<Fn>(nullptr);
+  }
+}
+
+template <class Op>
 constexpr OpInfo make_info() {
   if constexpr (differentiable<Op>()) {
-    return {Op::name, true, broadcasts<Op>(), &vjp_entry<Op, Tensor>, &vjp_entry<Op, Var>, accumulate_entry<Op>()};
+    return {Op::name,           true, broadcasts<Op>(), &vjp_entry<Op, Tensor>, &vjp_entry<Op, Var>,
+            accumulate_entry<Op>(), piece_entry<Op>()};
   } else {
-    return {Op::name, false, false, nullptr, nullptr, nullptr};
+    return {Op::name, false, false, nullptr, nullptr, nullptr, nullptr};
   }
 }
 template <class Op>
@@ -181,13 +192,19 @@ Var record_n(const Var* inputs, std::uint32_t n, const Attrs& attrs) {
       for (std::uint32_t k = 0; k < n; ++k) {
         const Node& input = tape.node(indices[k]);
         if (!input.has_tangent) continue;
-        Tensor d = detail::broadcasts<Op>()
-                       ? detail::lift_tangent(input.tangent, batch, input.value.dim(), node.value.dim())
-                       : input.tangent;
-        Tensor term = Op::jvp(rule, static_cast<int>(k), d);
+        // Only a batch of tangents needs lifting: without one, broadcasting lines up by itself.
+        Tensor lifted;
+        const Tensor* d = &input.tangent;
+        if (detail::broadcasts<Op>() && !batch.empty() && input.value.dim() < node.value.dim()) {
+          lifted = detail::lift_tangent(input.tangent, batch, input.value.dim(), node.value.dim());
+          d = &lifted;
+        }
+        Tensor term = Op::jvp(rule, static_cast<int>(k), *d);
         if (first) {
           tangent = std::move(term);
           first = false;
+        } else if (tangent.shape() == term.shape()) {
+          tangent += term;
         } else {
           tangent = add(tangent, term);
         }

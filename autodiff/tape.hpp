@@ -35,6 +35,7 @@ struct Attrs {
   bool transposed = false;                         // apply_linear: apply its transpose
   bool transpose_a = false;                        // matmul: use Aᵀ (the last two axes swapped)
   bool transpose_b = false;                        // matmul: use Bᵀ
+  Shape offsets{};                                 // assemble: where each piece starts
 };
 
 // What the reverse sweep needs to know about an op: plain function pointers, filled once per op
@@ -48,6 +49,11 @@ struct OpInfo {
   // Optional fast path of vjp_tensor: adds the VJP into the input's cotangent in place (slices
   // add into their range instead of building a full-size embedding first). nullptr: none.
   void (*accumulate_vjp)(const Rule<Tensor>&, int input, const Tensor& cotangent, Tensor& input_cotangent);
+  // Optional, for ops that read a block of their input's last axis (segment): the VJP before it
+  // is embedded, flattened along the last axis, and where it starts. The recorded sweep gathers
+  // all such pieces of one input into a single `assemble` op instead of an embedding and an add
+  // per piece. nullptr: none.
+  Var (*vjp_piece)(const Rule<Var>&, int input, const Var& cotangent, std::size_t& start);
 };
 
 struct Node {
