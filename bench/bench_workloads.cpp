@@ -12,6 +12,8 @@
 #include "bench/harness.hpp"
 #include "nn/nn.hpp"
 #include "ntk/empirical.hpp"
+#include "ntk/infinite.hpp"
+#include "ntk/kappa.hpp"
 
 namespace {
 
@@ -81,6 +83,17 @@ std::vector<Workload> workloads() {
                    const auto net = mlp(16, {512, 512}, 1, nn::Activation::relu);
                    const Tensor w = net->init(0), x = standard_normal(256, 16, 1);
                    return bench::median_seconds([&] { bench::keep(ntk::empirical_ntk(*net, w, x)); }, 1, 1);
+                 }});
+  all.push_back({"W5_kappa", [] {
+                   const auto net = mlp(1, {1000}, 1, nn::Activation::tanh);
+                   const Tensor w = net->init(0), x = standard_normal(10, 1, 1), y = Tensor::zeros({10, 1});
+                   return bench::median_seconds([&] { bench::keep(ntk::kappa(*net, w, x, y)); }, 1, 1);
+                 }});
+  all.push_back({"W6_analytic_ntk", [] {
+                   const Tensor x = standard_normal(2000, 10, 1);
+                   const ntk::InfiniteMlp relu3{.depth = 3, .activation = nn::Activation::relu, .sw2 = 2.0, .sb2 = 0.0};
+                   return bench::median_seconds(
+                       [&] { bench::keep(ntk::infinite_width_kernel(x, relu3, ntk::KernelKind::ntk)); }, 1, 1);
                  }});
   return all;
 }
