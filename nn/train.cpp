@@ -52,17 +52,17 @@ void check_config(const Model& model, const Tensor& w0, const Tensor& x, const T
 }  // namespace
 
 GradientDescent::GradientDescent(const Model& model, Tensor w0, Tensor x, Tensor y, const TrainConfig& config)
-    : model_(model), w_(std::move(w0)), config_(config) {
-  check_config(model, w_, x, y, config);
+    : model_(model), config_(config) {
+  check_config(model, w0, x, y, config);
   x_ = tape_.constant(std::move(x));
   y_ = tape_.constant(std::move(y));
-  data_end_ = tape_.size();
+  w_var_ = tape_.variable(std::move(w0));
+  steady_ = tape_.size();
 }
 
 double GradientDescent::evaluate() {
   const ad::UseTape use(tape_);
-  tape_.rewind(data_end_);  // the storage stays: every step records into the same memory
-  w_var_ = tape_.variable(w_);
+  tape_.rewind(steady_);  // the storage stays: every step records into the same memory
   loss_ = squared_loss(model_.forward(w_var_, x_), y_, config_.loss);
   const double value = loss_.value().item();
   if (!std::isfinite(value))
@@ -74,10 +74,11 @@ double GradientDescent::evaluate() {
 
 void GradientDescent::update() {
   const Tensor g = ad::gradient(loss_, w_var_);
-  double* w = w_.data();
+  Tensor& w = tape_.node(w_var_.index()).value;
+  double* wp = w.data();
   const double* gp = g.data();
   const double lr = config_.learning_rate;
-  for (std::size_t i = 0, n = w_.size(); i < n; ++i) w[i] -= lr * gp[i];
+  for (std::size_t i = 0, n = w.size(); i < n; ++i) wp[i] -= lr * gp[i];
 }
 
 TrainResult train(const Model& model, const Tensor& w0, const Tensor& x, const Tensor& y, const TrainConfig& config,

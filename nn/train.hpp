@@ -62,15 +62,16 @@ class GradientDescent {
     update();
     return loss;
   }
-  const Tensor& w() const { return w_; }
+  const Tensor& w() const { return tape_.node(w_var_.index()).value; }
 
  private:
   const Model& model_;
-  Tensor w_;
   TrainConfig config_;
   autodiff::Tape tape_;
+  // Recorded once, below the rewind point: the data and w itself, which update() changes in
+  // place (everything recorded from w is rewound before the next step, so nothing goes stale).
   Var x_, y_, w_var_, loss_;
-  std::size_t data_end_ = 0;  // the tape holds x and y below this index
+  std::size_t steady_ = 0;  // the tape size after x, y and w
   std::size_t evaluations_ = 0;
 };
 
