@@ -54,7 +54,7 @@ Tensor trace_outputs(const Tensor& full, std::size_t n1, std::size_t n2, std::si
 Tensor by_jacobian_contraction(const nn::Model& model, const Tensor& w, const Tensor& x1, const Tensor& x2,
                                bool same) {
   const Tensor j1 = jacobian(model, w, x1);
-  return matmul_transposed(j1, same ? j1 : jacobian(model, w, x2));
+  return same ? gram(j1) : matmul_transposed(j1, jacobian(model, w, x2));
 }
 
 // ---- 2. NTK-vector products -----------------------------------------------------------------
@@ -169,13 +169,15 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
     const nn::Dense& layer = mlp.layers()[l];
     const double cw2 = layer.weight_multiplier() * layer.weight_multiplier();
     const double cb2 = layer.config().bias ? layer.bias_multiplier() * layer.bias_multiplier() : 0.0;
-    const Tensor inputs = matmul_transposed(t1.inputs[l], t2.inputs[l]);  // (N1, N2)
+    // Gram matrices: symmetric rank-k updates when both sides are the same inputs.
+    const auto product = [same](const Tensor& a, const Tensor& b) { return same ? gram(a) : matmul_transposed(a, b); };
+    const Tensor inputs = product(t1.inputs[l], t2.inputs[l]);  // (N1, N2)
     const Tensor& d1 = t1.sensitivities[l];
     const Tensor& d2 = t2.sensitivities[l];
     const std::size_t width = d1.shape()[1];
     // Gram of sensitivities: full (N1·k, N2·k), or traced over outputs (N1, N2).
-    const Tensor grads = traced ? matmul_transposed(ad::reshape(d1, {n1, k * width}), ad::reshape(d2, {n2, k * width}))
-                                : matmul_transposed(d1, d2);
+    const Tensor grads =
+        traced ? product(ad::reshape(d1, {n1, k * width}), ad::reshape(d2, {n2, k * width})) : product(d1, d2);
     const std::size_t per = traced ? 1 : k;
     for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t c = 0; c < cols; ++c) {
