@@ -126,7 +126,7 @@ LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
   for (std::size_t l = 0; l < depth; ++l) {
     const nn::Dense& layer = layers[l];
     t.inputs.push_back(h);
-    const Tensor W = ad::reshape(ad::slice(w, layer.weight().offset, layer.weight().size()), layer.weight().shape);
+    const Tensor W = ad::segment(w, layer.weight().offset, layer.weight().shape);
     Tensor z = ad::scale(matmul_transposed(h, W), layer.weight_multiplier());
     if (layer.config().bias)
       z = ad::add(z, ad::scale(ad::slice(w, layer.bias().offset, layer.bias().size()), layer.bias_multiplier()));
@@ -144,7 +144,7 @@ LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
   t.sensitivities[depth - 1] = d;
   for (std::size_t l = depth - 1; l-- > 0;) {
     const nn::Dense& next = layers[l + 1];
-    const Tensor W = ad::reshape(ad::slice(w, next.weight().offset, next.weight().size()), next.weight().shape);
+    const Tensor W = ad::segment(w, next.weight().offset, next.weight().shape);
     const std::size_t width = W.shape()[1];
     Tensor back = ad::scale(ad::matmul(d, W), next.weight_multiplier());  // (N·k, out_l)
     const Tensor& s = slopes[l];
