@@ -20,13 +20,6 @@ namespace {
 using autodiff::Tensor;
 using autodiff::Var;
 
-Tensor standard_normal(std::size_t rows, std::size_t cols, std::uint64_t seed) {
-  nn::Rng rng(seed);
-  Tensor t = Tensor::zeros({rows, cols});
-  for (std::size_t i = 0; i < t.size(); ++i) t.flat(i) = rng.normal();
-  return t;
-}
-
 std::shared_ptr<nn::MLP> mlp(std::size_t in, std::vector<std::size_t> hidden, std::size_t out, nn::Activation act) {
   return std::make_shared<nn::MLP>(
       nn::MLPConfig{.input_dim = in, .hidden = std::move(hidden), .output_dim = out, .activation = act});
@@ -49,12 +42,12 @@ std::vector<Workload> workloads() {
   const auto wide = [] { return mlp(64, {1024, 1024, 1024}, 10, nn::Activation::relu); };
   all.push_back({"W2_wide_forward", [&] {
                    const auto net = wide();
-                   const Tensor w = net->init(0), x = standard_normal(512, 64, 1);
+                   const Tensor w = net->init(0), x = nn::standard_normal({512, 64}, 1);
                    return bench::median_seconds([&] { bench::keep(net->predict(w, x)); }, 5);
                  }});
   all.push_back({"W2_wide_grad", [&] {
                    const auto net = wide();
-                   const Tensor w = net->init(0), x = standard_normal(512, 64, 1), y = standard_normal(512, 10, 2);
+                   const Tensor w = net->init(0), x = nn::standard_normal({512, 64}, 1), y = nn::standard_normal({512, 10}, 2);
                    const auto loss = [&](const Var& wv) {
                      return nn::squared_loss(net->forward(wv, wv.tape().constant(x)), wv.tape().constant(y));
                    };
@@ -62,8 +55,8 @@ std::vector<Workload> workloads() {
                  }});
   const auto w3 = [](auto&& body) {
     const auto net = mlp(16, {512, 512}, 1, nn::Activation::tanh);
-    const Tensor w = net->init(0), x = standard_normal(128, 16, 1), y = standard_normal(128, 1, 2);
-    const Tensor v = autodiff::reshape(standard_normal(net->num_params(), 1, 3), {net->num_params()});
+    const Tensor w = net->init(0), x = nn::standard_normal({128, 16}, 1), y = nn::standard_normal({128, 1}, 2);
+    const Tensor v = nn::standard_normal({net->num_params()}, 3);
     const auto loss = [&](const Var& wv) {
       return nn::squared_loss(net->forward(wv, wv.tape().constant(x)), wv.tape().constant(y));
     };
@@ -81,16 +74,16 @@ std::vector<Workload> workloads() {
                  }});
   all.push_back({"W4_entk", [] {
                    const auto net = mlp(16, {512, 512}, 1, nn::Activation::relu);
-                   const Tensor w = net->init(0), x = standard_normal(256, 16, 1);
+                   const Tensor w = net->init(0), x = nn::standard_normal({256, 16}, 1);
                    return bench::median_seconds([&] { bench::keep(ntk::empirical_ntk(*net, w, x)); }, 1, 1);
                  }});
   all.push_back({"W5_kappa", [] {
                    const auto net = mlp(1, {1000}, 1, nn::Activation::tanh);
-                   const Tensor w = net->init(0), x = standard_normal(10, 1, 1), y = Tensor::zeros({10, 1});
+                   const Tensor w = net->init(0), x = nn::standard_normal({10, 1}, 1), y = Tensor::zeros({10, 1});
                    return bench::median_seconds([&] { bench::keep(ntk::kappa(*net, w, x, y)); }, 1, 1);
                  }});
   all.push_back({"W6_analytic_ntk", [] {
-                   const Tensor x = standard_normal(2000, 10, 1);
+                   const Tensor x = nn::standard_normal({2000, 10}, 1);
                    const ntk::InfiniteMlp relu3{.depth = 3, .activation = nn::Activation::relu, .sw2 = 2.0, .sb2 = 0.0};
                    return bench::median_seconds(
                        [&] { bench::keep(ntk::infinite_width_kernel(x, relu3, ntk::KernelKind::ntk)); }, 1, 1);

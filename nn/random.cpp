@@ -22,4 +22,11 @@ double Rng::normal() {
   return r * std::cos(2.0 * std::numbers::pi * u2);
 }
 
+autodiff::Tensor standard_normal(const autodiff::Shape& shape, std::uint64_t seed) {
+  Rng rng(seed);
+  autodiff::Tensor t = autodiff::Tensor::empty(shape);
+  for (std::size_t i = 0; i < t.size(); ++i) t.flat(i) = rng.normal();
+  return t;
+}
+
 }  // namespace nn

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <random>
 
+#include "autodiff/tensor.hpp"
+
 namespace nn {
 
 class Rng {
@@ -19,5 +21,8 @@ class Rng {
   double spare_ = 0.0;
   bool has_spare_ = false;
 };
+
+// A tensor of independent N(0, 1) draws from Rng(seed): random inputs, targets and directions.
+autodiff::Tensor standard_normal(const autodiff::Shape& shape, std::uint64_t seed);
 
 }  // namespace nn

@@ -15,12 +15,7 @@ namespace {
 using autodiff::Tensor;
 using autodiff::Var;
 
-Tensor random_matrix(std::size_t n, std::size_t d, std::uint64_t seed) {
-  nn::Rng rng(seed);
-  Tensor x = Tensor::zeros({n, d});
-  for (std::size_t i = 0; i < x.size(); ++i) x.flat(i) = rng.normal();
-  return x;
-}
+Tensor random_matrix(std::size_t n, std::size_t d, std::uint64_t seed) { return nn::standard_normal({n, d}, seed); }
 
 double norm(const Tensor& t) {
   double s = 0.0;
