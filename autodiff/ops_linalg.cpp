@@ -11,38 +11,54 @@ namespace op {
 namespace {
 
 // C (rows × p) = op(A) op(B) for small products, where OpenBLAS's packing and thread hand-off
-// cost more than the arithmetic (a 2 × 100 × 100 product in the seed's training step). Loop
-// orders keep the innermost loop contiguous; with Bᵀ it is a dot product with four accumulators.
-void small_gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* A, std::size_t lda,
-                const double* B, std::size_t ldb, double* C) {
-  const auto a = [&](std::size_t i, std::size_t k) { return ta ? A[k * lda + i] : A[i * lda + k]; };
-  if (!tb) {
+// cost more than the arithmetic (a 2 × 100 × 100 product in the seed's training step). One loop
+// nest per case, each with a contiguous innermost loop the compiler vectorizes.
+void small_gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* __restrict A,
+                std::size_t lda, const double* __restrict B, std::size_t ldb, double* __restrict C) {
+  if (!tb) {  // C[i, :] = Σ_k op(A)[i, k] B[k, :]: rows of B scaled and added
     for (std::size_t i = 0; i < rows; ++i) {
-      double* c = C + i * p;
-      std::fill(c, c + p, 0.0);
-      for (std::size_t k = 0; k < n; ++k) {
-        const double aik = a(i, k);
-        const double* b = B + k * ldb;
-        for (std::size_t j = 0; j < p; ++j) c[j] += aik * b[j];
+      double* __restrict c = C + i * p;
+      for (std::size_t j = 0; j < p; ++j) c[j] = 0.0;
+      std::size_t k = 0;
+      for (; k + 2 <= n; k += 2) {  // two rows of B per pass over C's row
+        const double a0 = ta ? A[k * lda + i] : A[i * lda + k];
+        const double a1 = ta ? A[(k + 1) * lda + i] : A[i * lda + k + 1];
+        const double* __restrict b0 = B + k * ldb;
+        const double* __restrict b1 = b0 + ldb;
+        for (std::size_t j = 0; j < p; ++j) c[j] += a0 * b0[j] + a1 * b1[j];
+      }
+      for (; k < n; ++k) {
+        const double a0 = ta ? A[k * lda + i] : A[i * lda + k];
+        const double* __restrict b0 = B + k * ldb;
+        for (std::size_t j = 0; j < p; ++j) c[j] += a0 * b0[j];
       }
     }
     return;
   }
-  for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t j = 0; j < p; ++j) {
-      const double* b = B + j * ldb;
-      double lanes[8] = {};  // eight independent partial sums: the compiler keeps them in vector registers
-      std::size_t k = 0;
-      if (!ta) {
-        const double* ar = A + i * lda;
-        for (; k + 8 <= n; k += 8)
-          for (std::size_t l = 0; l < 8; ++l) lanes[l] += ar[k + l] * b[k + l];
+  if (ta) {  // Aᵀ Bᵀ: rare in practice, kept simple
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t j = 0; j < p; ++j) {
+        double sum = 0.0;
+        for (std::size_t k = 0; k < n; ++k) sum += A[k * lda + i] * B[j * ldb + k];
+        C[i * p + j] = sum;
       }
+    return;
+  }
+  // A Bᵀ: C[i, j] is the dot product of row i of A and row j of B.
+  for (std::size_t i = 0; i < rows; ++i) {
+    const double* __restrict a = A + i * lda;
+    for (std::size_t j = 0; j < p; ++j) {
+      const double* __restrict b = B + j * ldb;
+      double lanes[8] = {};  // independent partial sums, kept in vector registers
+      std::size_t k = 0;
+      for (; k + 8 <= n; k += 8)
+        for (std::size_t l = 0; l < 8; ++l) lanes[l] += a[k + l] * b[k + l];
       double sum = 0.0;
-      for (; k < n; ++k) sum += a(i, k) * b[k];
+      for (; k < n; ++k) sum += a[k] * b[k];
       for (double lane : lanes) sum += lane;
       C[i * p + j] = sum;
     }
+  }
 }
 
 constexpr std::size_t kSmallProduct = 1 << 15;  // rows · p · n below this: small_gemm
