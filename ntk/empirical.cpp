@@ -1,5 +1,7 @@
 #include "ntk/empirical.hpp"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -117,42 +119,55 @@ struct LayerTraces {
   std::vector<Tensor> sensitivities;
 };
 
+// C = s · A op(W) for a layer's weight block W (rows × cols) read in place from w: no copy.
+Tensor times_weight(const Tensor& a, const Tensor& w, const nn::ParamBlock& block, bool transpose, double s) {
+  const std::size_t rows = block.shape[0], cols = block.shape[1];
+  const std::size_t m = a.shape()[0], n = transpose ? rows : cols, k = a.shape()[1];
+  Tensor c = Tensor::zeros({m, n});
+  if (m == 0 || n == 0 || k == 0) return c;
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, transpose ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), s, a.data(), static_cast<int>(k), w.data() + block.offset,
+              static_cast<int>(cols), 0.0, c.data(), static_cast<int>(n));
+  return c;
+}
+
 LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
   const auto& layers = mlp.layers();
   const std::size_t n = x.shape()[0], k = mlp.output_dim(), depth = layers.size();
   LayerTraces t;
   std::vector<Tensor> slopes;  // φ'(z_l) for hidden layers, (N, out_l)
-  Tensor h = x;
+  t.inputs.push_back(x);
   for (std::size_t l = 0; l < depth; ++l) {
     const nn::Dense& layer = layers[l];
-    t.inputs.push_back(h);
-    const Tensor W = ad::segment(w, layer.weight().offset, layer.weight().shape);
-    Tensor z = ad::scale(matmul_transposed(h, W), layer.weight_multiplier());
-    if (layer.config().bias)
-      z = ad::add(z, ad::scale(ad::slice(w, layer.bias().offset, layer.bias().size()), layer.bias_multiplier()));
+    Tensor z = times_weight(t.inputs.back(), w, layer.weight(), true, layer.weight_multiplier());  // c_w H Wᵀ
+    if (layer.config().bias) {
+      const double cb = layer.bias_multiplier();
+      const double* b = w.data() + layer.bias().offset;
+      const std::size_t width = z.shape()[1];
+      for (std::size_t i = 0; i < z.size(); ++i) z.flat(i) += cb * b[i % width];
+    }
     if (l + 1 == depth) break;
     // φ(z) and φ'(z) in one forward-mode pass (elementwise: the JVP along ones is φ').
     auto [value, slope] = ad::jvp([&](const Var& u) { return nn::activate(mlp.config().activation, u); }, z,
                                   Tensor::ones(z.shape()));
-    h = std::move(value);
+    t.inputs.push_back(std::move(value));
     slopes.push_back(std::move(slope));
   }
   t.sensitivities.resize(depth);
-  Tensor d = Tensor::zeros({n * k, k});  // ∂f_a/∂z_L = e_a
+  Tensor& last = t.sensitivities[depth - 1];  // ∂f_a/∂z_L = e_a
+  last = Tensor::zeros({n * k, k});
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t a = 0; a < k; ++a) d.flat((i * k + a) * k + a) = 1.0;
-  t.sensitivities[depth - 1] = d;
+    for (std::size_t a = 0; a < k; ++a) last.flat((i * k + a) * k + a) = 1.0;
   for (std::size_t l = depth - 1; l-- > 0;) {
     const nn::Dense& next = layers[l + 1];
-    const Tensor W = ad::segment(w, next.weight().offset, next.weight().shape);
-    const std::size_t width = W.shape()[1];
-    Tensor back = ad::scale(ad::matmul(d, W), next.weight_multiplier());  // (N·k, out_l)
+    // ∂f/∂z_l = (c_w ∂f/∂z_{l+1} W_{l+1}) ⊙ φ'(z_l)
+    Tensor back = times_weight(t.sensitivities[l + 1], w, next.weight(), false, next.weight_multiplier());
     const Tensor& s = slopes[l];
+    const std::size_t width = back.shape()[1];
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t a = 0; a < k; ++a)
         for (std::size_t j = 0; j < width; ++j) back.flat((i * k + a) * width + j) *= s.flat(i * width + j);
-    d = std::move(back);
-    t.sensitivities[l] = d;
+    t.sensitivities[l] = std::move(back);
   }
   return t;
 }
