@@ -6,45 +6,29 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
+#include "autodiff/broadcast.hpp"
 #include "autodiff/record.hpp"
 
 namespace autodiff {
 namespace op {
 
-// NumPy broadcasting with an error that names the op and both shapes. The common cases of a
-// training step — equal shapes, and a row vector added to every row — run as plain loops; the
-// rest goes through xtensor's broadcasting.
+// NumPy broadcasting with an error that names the op and both shapes; equal shapes are one flat
+// loop, everything else the strided loop of autodiff/broadcast.hpp.
 template <class F>
 Tensor broadcast_binary(const char* name, In in, F f) {
   const Tensor& x = in[0];
   const Tensor& y = in[1];
-  const Shape& xs = x.shape();
-  const Shape& ys = y.shape();
-  if (xs == ys) {
-    Tensor out = Tensor::empty(xs);
+  if (x.shape() == y.shape()) {
+    Tensor out = Tensor::empty(x.shape());
     const double *a = x.data(), *b = y.data();
     double* o = out.data();
     for (std::size_t i = 0, n = out.size(); i < n; ++i) o[i] = f(a[i], b[i]);
     return out;
   }
-  // y's shape is a suffix of x's (e.g. (N, m) and (m)): y repeats over x's leading axes.
-  const auto is_suffix = [](const Shape& small, const Shape& big) {
-    return small.size() < big.size() && std::equal(small.begin(), small.end(), big.end() - static_cast<std::ptrdiff_t>(small.size()));
-  };
-  if (is_suffix(ys, xs) || is_suffix(xs, ys)) {
-    const bool y_small = is_suffix(ys, xs);
-    const Tensor& big = y_small ? x : y;
-    const std::size_t inner = y_small ? y.size() : x.size();
-    Tensor out = Tensor::empty(big.shape());
-    const double *a = x.data(), *b = y.data();
-    double* o = out.data();
-    for (std::size_t start = 0, n = out.size(); inner > 0 && start < n; start += inner)
-      for (std::size_t i = 0; i < inner; ++i)
-        o[start + i] = y_small ? f(a[start + i], b[i]) : f(a[i], b[start + i]);
-    return out;
-  }
-  broadcast_shapes(name, xs, ys);
-  return Tensor(f(x.xt(), y.xt()));
+  const Shape shape = broadcast_shapes(name, x.shape(), y.shape());
+  Tensor out = Tensor::empty(shape);
+  if (out.size() > 0) detail::broadcast_loop(shape, x.data(), x.shape(), y.data(), y.shape(), out.data(), f);
+  return out;
 }
 
 // ---- binary, broadcasting: the framework sums each cotangent back to its input's shape -------
@@ -54,7 +38,7 @@ struct Add {
   static constexpr const char* name = "add";
   static constexpr bool broadcasts = true;
   static Tensor value(In in, const Attrs&) {
-    return broadcast_binary(name, in, [](const auto& x, const auto& y) { return x + y; });
+    return broadcast_binary(name, in, [](double x, double y) { return x + y; });
   }
   template <class T> static T vjp(const Rule<T>&, int, const T& g) { return g; }
   template <class T> static T jvp(const Rule<T>&, int, const T& d) { return d; }
@@ -65,7 +49,7 @@ struct Sub {
   static constexpr const char* name = "sub";
   static constexpr bool broadcasts = true;
   static Tensor value(In in, const Attrs&) {
-    return broadcast_binary(name, in, [](const auto& x, const auto& y) { return x - y; });
+    return broadcast_binary(name, in, [](double x, double y) { return x - y; });
   }
   template <class T> static T vjp(const Rule<T>&, int i, const T& g) { return i == 0 ? g : neg(g); }
   template <class T> static T jvp(const Rule<T>&, int i, const T& d) { return i == 0 ? d : neg(d); }
@@ -76,7 +60,7 @@ struct Mul {
   static constexpr const char* name = "mul";
   static constexpr bool broadcasts = true;
   static Tensor value(In in, const Attrs&) {
-    return broadcast_binary(name, in, [](const auto& x, const auto& y) { return x * y; });
+    return broadcast_binary(name, in, [](double x, double y) { return x * y; });
   }
   template <class T> static T vjp(const Rule<T>& r, int i, const T& g) { return i == 0 ? g * r.y() : g * r.x(); }
   template <class T> static T jvp(const Rule<T>& r, int i, const T& d) { return i == 0 ? d * r.y() : r.x() * d; }
@@ -87,7 +71,7 @@ struct Div {
   static constexpr const char* name = "div";
   static constexpr bool broadcasts = true;
   static Tensor value(In in, const Attrs&) {
-    return broadcast_binary(name, in, [](const auto& x, const auto& y) { return x / y; });
+    return broadcast_binary(name, in, [](double x, double y) { return x / y; });
   }
   template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
     return i == 0 ? g / r.y() : neg(g * r.out() / r.y());
@@ -102,10 +86,7 @@ struct Pow {
   static constexpr const char* name = "pow";
   static constexpr bool broadcasts = true;
   static Tensor value(In in, const Attrs&) {
-    return broadcast_binary(name, in, [](const auto& x, const auto& y) {
-      using std::pow;  // numbers; xtensor expressions find xt::pow by argument-dependent lookup
-      return pow(x, y);
-    });
+    return broadcast_binary(name, in, [](double x, double y) { return std::pow(x, y); });
   }
   template <class T> static T partial(const Rule<T>& r, int i) {
     return i == 0 ? r.y() * pow(r.x(), r.y() - 1.0) : r.out() * log(r.x());

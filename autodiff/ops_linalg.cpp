@@ -1,6 +1,8 @@
 // Matrix products on OpenBLAS, and transpose.
 #include <cblas.h>
 
+#include <vector>
+
 #include <fmt/format.h>
 #include <xtensor/xmanipulation.hpp>
 
@@ -42,6 +44,13 @@ void small_gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n
         for (std::size_t k = 0; k < n; ++k) sum += A[k * lda + i] * B[j * ldb + k];
         C[i * p + j] = sum;
       }
+    return;
+  }
+  if (n < 8) {  // short dot products: transpose B (n × p, small) and scale-and-add its rows instead
+    std::vector<double> bt(n * p);
+    for (std::size_t j = 0; j < p; ++j)
+      for (std::size_t k = 0; k < n; ++k) bt[k * p + j] = B[j * ldb + k];
+    small_gemm(false, false, rows, p, n, A, lda, bt.data(), p, C);
     return;
   }
   // A Bᵀ: C[i, j] is the dot product of row i of A and row j of B.

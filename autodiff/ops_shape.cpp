@@ -5,6 +5,7 @@
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xtensor.hpp>
 
+#include "autodiff/broadcast.hpp"
 #include "autodiff/record.hpp"
 
 namespace autodiff {
@@ -156,11 +157,14 @@ struct BroadcastTo {
     for (std::size_t j = 0; j < rest.size(); ++j)
       if (rest[j] != target[extra + j] && rest[j] != 1)
         throw Error(fmt::format("broadcast_to: cannot broadcast shape {} to {}", to_string(rest), to_string(target)));
-    Array lifted = x.xt();
-    Shape lifted_shape = head(x.shape(), a.lead);
-    for (std::size_t j = 0; j < extra; ++j) lifted_shape.push_back(1);
-    lifted.reshape(join(lifted_shape, rest));
-    return Tensor(Array(xt::broadcast(lifted, join(head(x.shape(), a.lead), target))));
+    Shape lifted = head(x.shape(), a.lead);  // x with size-1 axes where the new ones go
+    for (std::size_t j = 0; j < extra; ++j) lifted.push_back(1);
+    lifted = join(lifted, rest);
+    Tensor out = Tensor::empty(join(head(x.shape(), a.lead), target));
+    if (out.size() > 0)
+      detail::broadcast_loop(out.shape(), x.data(), lifted, x.data(), lifted, out.data(),
+                             [](double v, double) { return v; });
+    return out;
   }
   template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
     const std::size_t lead = r.attrs().lead;
