@@ -17,6 +17,15 @@ namespace {
 // nest per case, each with a contiguous innermost loop the compiler vectorizes.
 void small_gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* __restrict A,
                 std::size_t lda, const double* __restrict B, std::size_t ldb, double* __restrict C) {
+  if (!tb && ta && p == 1) {  // C = Aᵀ b: columns of Aᵀ are rows of A, scaled and added
+    for (std::size_t i = 0; i < rows; ++i) C[i] = 0.0;
+    for (std::size_t k = 0; k < n; ++k) {
+      const double bk = B[k * ldb];
+      const double* __restrict a = A + k * lda;
+      for (std::size_t i = 0; i < rows; ++i) C[i] += a[i] * bk;
+    }
+    return;
+  }
   if (!tb) {  // C[i, :] = Σ_k op(A)[i, k] B[k, :]: rows of B scaled and added
     for (std::size_t i = 0; i < rows; ++i) {
       double* __restrict c = C + i * p;
