@@ -144,7 +144,8 @@ LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
       const double cb = layer.bias_multiplier();
       const double* b = w.data() + layer.bias().offset;
       const std::size_t width = z.shape()[1];
-      for (std::size_t i = 0; i < z.size(); ++i) z.flat(i) += cb * b[i % width];
+      for (std::size_t i = 0; i < z.shape()[0]; ++i)
+        for (std::size_t j = 0; j < width; ++j) z.flat(i * width + j) += cb * b[j];
     }
     if (l + 1 == depth) break;
     // φ(z) and φ'(z) in one forward-mode pass (elementwise: the JVP along ones is φ').
@@ -194,11 +195,13 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
     const Tensor grads =
         traced ? product(ad::reshape(d1, {n1, k * width}), ad::reshape(d2, {n2, k * width})) : product(d1, d2);
     const std::size_t per = traced ? 1 : k;
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c) {
-        const double h = inputs.flat((r / per) * n2 + c / per);
-        theta.flat(r * cols + c) += grads.flat(r * cols + c) * (cw2 * h + cb2);
-      }
+    // Θ += G_δ ⊙ (c_w² G_h + c_b²), G_h repeated over the k × k output blocks.
+    double* out = theta.data();
+    const double* g = grads.data();
+    for (std::size_t r = 0; r < rows; ++r) {
+      const double* h = inputs.data() + (r / per) * n2;
+      for (std::size_t c = 0; c < cols; ++c) out[r * cols + c] += g[r * cols + c] * (cw2 * h[c / per] + cb2);
+    }
   }
   return net.factor == 1.0 ? theta : ad::scale(theta, net.factor);
 }
