@@ -11,6 +11,8 @@
 #include <string>
 
 #include <catch2/catch.hpp>
+
+#include "scratch_dir.hpp"
 #include <fmt/format.h>
 
 #include "nn/io.hpp"
@@ -31,22 +33,9 @@ namespace {
 // The tool sits next to the test program: build/bin/ntk-kernel.
 fs::path tool() { return fs::read_symlink("/proc/self/exe").parent_path() / "ntk-kernel"; }
 
-// A fresh directory per test process (CTest runs test cases in parallel processes), removed at exit.
-struct ScratchDir {
-  fs::path path = fs::temp_directory_path() / ("ntk_cli_" + std::to_string(::getpid()));
-  ScratchDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
 fs::path scratch_dir() {
-  static const ScratchDir dir;
-  return dir.path;
+  static const test_support::ScratchDir dir("ntk_cli");
+  return dir.path();
 }
 
 std::string file(const std::string& name) { return (scratch_dir() / name).string(); }

@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "scratch_dir.hpp"
+
 #include "nn/io.hpp"
 #include "ntk/table_io.hpp"
 
@@ -18,22 +20,9 @@ using ad::Tensor;
 
 namespace {
 
-// A fresh directory per test process (CTest runs test cases in parallel processes), removed at exit.
-struct ScratchDir {
-  fs::path path = fs::temp_directory_path() / ("ntk_table_io_" + std::to_string(::getpid()));
-  ScratchDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
 fs::path scratch_dir() {
-  static const ScratchDir dir;
-  return dir.path;
+  static const test_support::ScratchDir dir("ntk_table_io");
+  return dir.path();
 }
 
 std::string write_text(const std::string& name, const std::string& text) {
