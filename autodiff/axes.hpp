@@ -1,0 +1,65 @@
+// Axis and shape helpers shared by the shape ops (ops_shape.cpp) and the slicing ops
+// (ops_slice.cpp): internal to the library.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include <fmt/format.h>
+
+#include "autodiff/tensor.hpp"
+
+namespace autodiff::detail {
+
+inline Shape head(const Shape& s, std::size_t k) { return Shape(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k)); }
+inline Shape tail(const Shape& s, std::size_t k) { return Shape(s.begin() + static_cast<std::ptrdiff_t>(k), s.end()); }
+inline Shape join(Shape a, const Shape& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// An axis given by the user (negative counts from the end) as a negative axis, checked.
+inline std::int64_t negative_axis(const char* op, std::int64_t axis, std::size_t rank) {
+  const auto r = static_cast<std::int64_t>(rank);
+  if (axis < -r || axis >= r) throw Error(fmt::format("{}: axis {} is out of range for {} axes", op, axis, rank));
+  return axis < 0 ? axis : axis - r;
+}
+inline std::size_t position(std::int64_t negative_axis, std::size_t rank) {
+  return static_cast<std::size_t>(static_cast<std::int64_t>(rank) + negative_axis);
+}
+inline void require_lead(const char* op, const Tensor& x, std::size_t lead) {
+  if (lead > x.dim())
+    throw Error(fmt::format("{}: {} leading axes asked of shape {}", op, lead, to_string(x.shape())));
+}
+
+// A tensor seen as (outer, length, inner) around one axis: slicing, embedding and concatenation
+// copy runs of `inner` contiguous elements.
+struct AxisView {
+  std::size_t outer = 1, length = 1, inner = 1;
+  AxisView(const Shape& shape, std::size_t axis) : length(shape[axis]) {
+    for (std::size_t k = 0; k < axis; ++k) outer *= shape[k];
+    for (std::size_t k = axis + 1; k < shape.size(); ++k) inner *= shape[k];
+  }
+};
+
+// Copies `count` positions along the axis: from [from, from + count) of src to [to, to + count) of dst.
+inline void copy_along(const Tensor& src, std::size_t from, Tensor& dst, std::size_t to, std::size_t count, std::size_t axis) {
+  const AxisView s(src.shape(), axis), d(dst.shape(), axis);
+  for (std::size_t o = 0; o < s.outer; ++o) {
+    const double* in = src.data() + (o * s.length + from) * s.inner;
+    double* out = dst.data() + (o * d.length + to) * d.inner;
+    std::copy(in, in + count * s.inner, out);
+  }
+}
+
+// Adds `src` into positions [to, to + src's length) along the axis of dst.
+inline void add_along(const Tensor& src, Tensor& dst, std::size_t to, std::size_t axis) {
+  const AxisView s(src.shape(), axis), d(dst.shape(), axis);
+  for (std::size_t o = 0; o < s.outer; ++o) {
+    const double* in = src.data() + o * s.length * s.inner;
+    double* out = dst.data() + (o * d.length + to) * d.inner;
+    for (std::size_t i = 0, n = s.length * s.inner; i < n; ++i) out[i] += in[i];
+  }
+}
+
+}  // namespace autodiff::detail

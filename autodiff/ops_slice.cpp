@@ -1,0 +1,251 @@
+// Slicing ops: parts of a tensor along an axis and their adjoints. slice <-> embed, a block of a
+// flat vector (segment) <-> assemble, concat -> slices; stack is concat of reshaped inputs.
+#include <fmt/format.h>
+
+#include "autodiff/axes.hpp"
+#include "autodiff/record.hpp"
+
+namespace autodiff {
+namespace op {
+using namespace detail;
+
+// x[..., start:start+count, ...] along a (negative) axis.
+struct Slice {
+  static constexpr const char* name = "slice";
+  static Tensor value(In in, const Attrs& a) {
+    const Tensor& x = in[0];
+    const std::size_t length = x.shape()[position(a.axis, x.dim())];
+    if (a.start + a.count > length)
+      throw Error(fmt::format("slice: [{}, {}) is out of range for axis {} of shape {}", a.start, a.start + a.count,
+                              a.axis, to_string(x.shape())));
+    Shape shape = x.shape();
+    shape[position(a.axis, x.dim())] = a.count;
+    Tensor out = Tensor::empty(shape);
+    copy_along(x, a.start, out, 0, a.count, position(a.axis, x.dim()));
+    return out;
+  }
+  template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
+    const Attrs& a = r.attrs();
+    const Shape in = r.in_shape(0);
+    return embed(g, a.start, in[position(a.axis, in.size())], a.axis);
+  }
+  template <class T> static T jvp(const Rule<T>& r, int, const T& d) {
+    return slice(d, r.attrs().start, r.attrs().count, r.attrs().axis);
+  }
+  // The VJP added straight into x̄'s range: a layer's share of a flat weight vector's gradient.
+  static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
+    add_along(g, x_bar, r.attrs().start, position(r.attrs().axis, x_bar.dim()));
+  }
+};
+
+// x[..., start : start + size] with the last axis unfolded into `shape` (size = its element
+// count): how a layer views its block of a flat parameter vector, in one copy. Its adjoint adds
+// the block's cotangent into that range. Leading axes (a batch) pass through.
+struct Segment {
+  static constexpr const char* name = "segment";
+  static Tensor value(In in, const Attrs& a) {
+    const Tensor& x = in[0];
+    require_rank(name, x, 1);
+    const std::size_t length = x.shape().back(), size = shape_size(a.shape);
+    if (a.start + size > length)
+      throw Error(fmt::format("segment: [{}, {}) is out of range for a last axis of length {} (shape {})", a.start,
+                              a.start + size, length, to_string(x.shape())));
+    const Shape lead = head(x.shape(), x.dim() - 1);
+    Tensor out = Tensor::empty(join(lead, a.shape));
+    for (std::size_t o = 0, outer = shape_size(lead); o < outer; ++o)
+      std::copy(x.data() + o * length + a.start, x.data() + o * length + a.start + size, out.data() + o * size);
+    return out;
+  }
+  template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
+    const Attrs& a = r.attrs();
+    const std::size_t size = shape_size(a.shape);
+    return embed(reshape(g, {size}, g.dim() - a.shape.size()), a.start, r.in_shape(0).back(), -1);
+  }
+  template <class T> static T jvp(const Rule<T>& r, int, const T& d) {
+    return segment(d, r.attrs().start, r.attrs().shape);
+  }
+  // For the recorded sweep: the block's cotangent, flat, and where it starts (see assemble).
+  static Var vjp_piece(const Rule<Var>& r, int, const Var& g, std::size_t& start) {
+    start = r.attrs().start;
+    return reshape(g, {shape_size(r.attrs().shape)}, g.dim() - r.attrs().shape.size());
+  }
+  static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
+    const std::size_t length = x_bar.shape().back(), size = shape_size(r.attrs().shape), start = r.attrs().start;
+    for (std::size_t o = 0, outer = x_bar.size() / length; o < outer; ++o) {
+      const double* in = g.data() + o * size;
+      double* out = x_bar.data() + o * length + start;
+      for (std::size_t i = 0; i < size; ++i) out[i] += in[i];
+    }
+  }
+};
+
+// Zeros of length `count` along the last axis with each piece added at its offset: the sum of
+// the pieces' embeddings in one op (how the recorded sweep gathers a flat vector's cotangent from
+// its segments). Piece i's cotangent is its segment of the output's.
+struct Assemble {
+  static constexpr const char* name = "assemble";
+  static Tensor value(In in, const Attrs& a) {
+    if (in.size() == 0 || a.offsets.size() != in.size())
+      throw Error(fmt::format("assemble: {} pieces for {} offsets", in.size(), a.offsets.size()));
+    const Shape lead = head(in[0].shape(), in[0].dim() - 1);
+    Tensor out = Tensor::zeros(join(lead, {a.count}));
+    for (std::uint32_t i = 0; i < in.size(); ++i) {
+      const Tensor& piece = in[i];
+      if (piece.dim() != lead.size() + 1 || head(piece.shape(), lead.size()) != lead ||
+          a.offsets[i] + piece.shape().back() > a.count)
+        throw Error(fmt::format("assemble: piece of shape {} at {} does not fit shape {}", to_string(piece.shape()),
+                                a.offsets[i], to_string(out.shape())));
+      add_along(piece, out, a.offsets[i], lead.size());
+    }
+    return out;
+  }
+  template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
+    return segment(g, r.attrs().offsets[static_cast<std::size_t>(i)], {r.in_shape(static_cast<std::uint32_t>(i)).back()});
+  }
+  template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
+    return embed(d, r.attrs().offsets[static_cast<std::size_t>(i)], r.attrs().count, -1);
+  }
+};
+
+// Zeros of length `count` along the axis, with x written at [start, start + x's length).
+struct Embed {
+  static constexpr const char* name = "embed";
+  static Tensor value(In in, const Attrs& a) {
+    const Tensor& x = in[0];
+    const std::size_t pos = position(a.axis, x.dim());
+    const std::size_t length = x.shape()[pos];
+    if (a.start + length > a.count)
+      throw Error(fmt::format("embed: [{}, {}) does not fit in length {}", a.start, a.start + length, a.count));
+    Shape shape = x.shape();
+    shape[pos] = a.count;
+    Tensor out = Tensor::zeros(shape);
+    copy_along(x, 0, out, a.start, length, pos);
+    return out;
+  }
+  template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
+    const Attrs& a = r.attrs();
+    const Shape in = r.in_shape(0);
+    return slice(g, a.start, in[position(a.axis, in.size())], a.axis);
+  }
+  template <class T> static T jvp(const Rule<T>& r, int, const T& d) {
+    return embed(d, r.attrs().start, r.attrs().count, r.attrs().axis);
+  }
+};
+
+// Joins tensors along an existing axis; input i's cotangent is its slice of the output's.
+struct Concat {
+  static constexpr const char* name = "concat";
+  static Tensor value(In in, const Attrs& a) {
+    if (in.size() == 0) throw Error("concat: needs at least one tensor");
+    const Tensor& first = in[0];
+    const std::size_t pos = position(a.axis, first.dim());
+    Shape shape = first.shape();
+    shape[pos] = 0;
+    for (std::uint32_t i = 0; i < in.size(); ++i) {
+      Shape s = in[i].shape();
+      if (s.size() != first.dim())
+        throw Error(fmt::format("concat: shapes {} and {} differ in rank", to_string(first.shape()), to_string(s)));
+      shape[pos] += s[pos];
+      s[pos] = first.shape()[pos];
+      if (s != first.shape())
+        throw Error(fmt::format("concat: shapes {} and {} differ off axis {}", to_string(first.shape()),
+                                to_string(in[i].shape()), a.axis));
+    }
+    Tensor out = Tensor::empty(shape);  // the pieces cover it
+    std::size_t offset = 0;
+    for (std::uint32_t i = 0; i < in.size(); ++i) {
+      const std::size_t length = in[i].shape()[pos];
+      copy_along(in[i], 0, out, offset, length, pos);
+      offset += length;
+    }
+    return out;
+  }
+  template <class T> static std::size_t offset(const Rule<T>& r, int i) {
+    std::size_t off = 0;
+    for (int j = 0; j < i; ++j) {
+      const Shape s = r.in_shape(static_cast<std::uint32_t>(j));
+      off += s[position(r.attrs().axis, s.size())];
+    }
+    return off;
+  }
+  template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
+    const Shape s = r.in_shape(static_cast<std::uint32_t>(i));
+    return slice(g, offset(r, i), s[position(r.attrs().axis, s.size())], r.attrs().axis);
+  }
+  template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
+    const std::int64_t axis = r.attrs().axis;
+    const std::size_t total = offset(r, static_cast<int>(r.n_inputs()));
+    return embed(d, offset(r, i), total, axis);
+  }
+};
+
+}  // namespace op
+
+using namespace detail;
+
+template <class T>
+T slice_any(const T& x, std::size_t start, std::size_t count, std::int64_t axis) {
+  return apply<op::Slice>(Attrs{.axis = negative_axis("slice", axis, x.dim()), .start = start, .count = count}, x);
+}
+template <class T>
+T embed_any(const T& x, std::size_t start, std::size_t length, std::int64_t axis) {
+  return apply<op::Embed>(Attrs{.axis = negative_axis("embed", axis, x.dim()), .start = start, .count = length}, x);
+}
+
+Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
+  if (xs.empty()) throw Error("concat: needs at least one tensor");
+  std::vector<const Tensor*> values;
+  for (const Tensor& x : xs) values.push_back(&x);
+  return op::Concat::value(In(values.data(), static_cast<std::uint32_t>(values.size())),
+                           Attrs{.axis = negative_axis("concat", axis, xs[0].dim())});
+}
+Var concat(const std::vector<Var>& xs, std::int64_t axis) {
+  if (xs.empty()) throw Error("concat: needs at least one tensor");
+  return record_n<op::Concat>(xs.data(), static_cast<std::uint32_t>(xs.size()),
+                              Attrs{.axis = negative_axis("concat", axis, xs[0].dim())});
+}
+
+template <class T>
+T stack_any(const std::vector<T>& xs, std::int64_t axis) {
+  if (xs.empty()) throw Error("stack: needs at least one tensor");
+  for (const T& x : xs)  // here, so the message names stack and the shapes given to it
+    if (x.shape() != xs[0].shape())
+      throw Error(fmt::format("stack: shapes {} and {} differ", to_string(xs[0].shape()), to_string(x.shape())));
+  const std::size_t rank = xs[0].dim() + 1;
+  const std::size_t pos = position(negative_axis("stack", axis, rank), rank);
+  std::vector<T> expanded;
+  for (const T& x : xs) {
+    Shape s = head(x.shape(), pos);
+    s.push_back(1);
+    expanded.push_back(reshape(x, join(s, tail(x.shape(), pos))));
+  }
+  return concat(expanded, static_cast<std::int64_t>(pos));
+}
+
+Tensor slice(const Tensor& x, std::size_t start, std::size_t count, std::int64_t axis) {
+  return slice_any(x, start, count, axis);
+}
+Var slice(const Var& x, std::size_t start, std::size_t count, std::int64_t axis) {
+  return slice_any(x, start, count, axis);
+}
+Tensor segment(const Tensor& x, std::size_t start, const Shape& shape) {
+  return eval<op::Segment>(Attrs{.start = start, .shape = shape}, x);
+}
+Var segment(const Var& x, std::size_t start, const Shape& shape) {
+  return record<op::Segment>(Attrs{.start = start, .shape = shape}, x);
+}
+Var assemble(const std::vector<Var>& pieces, const Shape& offsets, std::size_t length) {
+  if (pieces.empty()) throw Error("assemble: needs at least one piece");
+  return record_n<op::Assemble>(pieces.data(), static_cast<std::uint32_t>(pieces.size()),
+                                Attrs{.count = length, .offsets = offsets});
+}
+Tensor embed(const Tensor& x, std::size_t start, std::size_t length, std::int64_t axis) {
+  return embed_any(x, start, length, axis);
+}
+Var embed(const Var& x, std::size_t start, std::size_t length, std::int64_t axis) {
+  return embed_any(x, start, length, axis);
+}
+Tensor stack(const std::vector<Tensor>& xs, std::int64_t axis) { return stack_any(xs, axis); }
+Var stack(const std::vector<Var>& xs, std::int64_t axis) { return stack_any(xs, axis); }
+
+}  // namespace autodiff
