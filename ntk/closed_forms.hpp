@@ -1,0 +1,31 @@
+// Internals of ntk/infinite.cpp: the activations with closed-form Gaussian expectations, relu (the
+// arc-cosine kernel) and erf (Williams 1997); docs/kernels.md has the formulas.
+//
+// A run of closed-form activations (relu, erf) with the Dense maps between them is computed in ONE
+// pass over (K, Θ): each entry goes through every stage in registers, so memory is read and
+// written once whatever the depth. A stage is the Dense map before an activation (`pre`) and the
+// activation; `post` maps the result of the last one. Row and column factors per stage come from
+// the pre-activation variances, computed beforehand (O(N) per stage). AVX2 versions (chosen at
+// run time) have a vectorized arc-cosine; the scalar ones use libm.
+#pragma once
+
+#include <vector>
+
+#include "ntk/affine_map.hpp"
+#include "ntk/infinite.hpp"
+
+namespace ntk::detail {
+
+struct Stage {
+  bool relu = true;  // else erf
+  Affine pre;
+  // relu: s = √q, r = 1/√q (0 for q = 0: then u ≡ 0 and c = 0 too, the angle is moot and r = 0
+  // gives θ = π/2); erf: s = 1/√(1 + 2q), r unused.
+  std::vector<double> s1, r1, s2, r2;
+};
+
+// Runs the stages and `post` over the kernel (upper triangle only for symmetric kernels), and maps
+// the variances along.
+void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, bool ntk_zero);
+
+}  // namespace ntk::detail

@@ -1,0 +1,78 @@
+// Internals of ntk/infinite.cpp and the passes it runs (closed forms, quadrature): the (N1, N2)
+// matrices of a kernel state — their allocation, the Gram products that fill the input layer, the
+// triangle of symmetric kernels, the correlations of their entries — and the threads that run
+// passes over them.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ntk/infinite.hpp"
+
+namespace ntk::detail {
+
+// Correlations within 1e-15 (a few ulps) of ±1 are taken as ±1: the arc-cosine's slope is
+// infinite there, so an ulp of rounding in c/√(q1 q2) would move θ by 1e-8 and relu's NTK factor
+// (π - θ)/2π by 5e-9 relative. With the snap, duplicate points and the diagonal of K(X, X) get
+// exactly their limits.
+inline constexpr double kSnap = 1.0 - 1e-15;
+inline double snap(double cosine) {
+  if (cosine >= kSnap) return 1.0;
+  if (cosine <= -kSnap) return -1.0;
+  return cosine;
+}
+
+// Threads for kernel passes: NTK_THREADS if set (>= 1), else the CPUs this process may run on
+// (its affinity mask, not the machine's count), at most 16.
+std::size_t available_threads();
+
+// Runs f(begin, end) over [0, count) split across threads; `cost` is the work of one index in
+// arbitrary units (about 1 per transcendental function call), so small problems stay on one thread.
+template <class F>
+void parallel_for(std::size_t count, double cost, F f) {
+  const double total = cost * static_cast<double>(count);
+  const std::size_t threads =
+      std::min<std::size_t>({available_threads(), count, static_cast<std::size_t>(total / 2e6) + 1});
+  if (threads <= 1) {
+    if (count > 0) f(std::size_t{0}, count);
+    return;
+  }
+  // Interleaved blocks balance the triangular loops of symmetric kernels.
+  const std::size_t block = std::max<std::size_t>(1, count / (threads * 8));
+  std::exception_ptr failure;
+  std::mutex mutex;
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        for (std::size_t begin = t * block; begin < count; begin += threads * block) f(begin, std::min(count, begin + block));
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(mutex);
+        if (!failure) failure = std::current_exception();
+      }
+    });
+  for (std::thread& thread : pool) thread.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+// The columns j a row i needs: all, or j >= i for symmetric kernels.
+inline std::size_t first_column(const Kernel& k, std::size_t i) { return k.same_inputs ? i : 0; }
+
+// Copies the upper triangle of a square row-major matrix onto its lower one, in cache blocks.
+void mirror_upper(double* a, std::size_t n);
+
+// An uninitialized (n1, n2) matrix. Kernels are large and written once: on Linux their memory is
+// asked for in huge pages before the first touch (page faults of 4 KiB pages cost more than the
+// arithmetic of a layer).
+Tensor large_matrix(std::size_t n1, std::size_t n2);
+
+// The Gram products of the input layer, into c (n1, n2): c = α A Bᵀ for A (n1, d) and B (n2, d),
+// and the upper triangle of c = α A Aᵀ.
+void gemm_transposed(const Tensor& a, const Tensor& b, double alpha, Tensor& c);
+void syrk_upper(const Tensor& a, double alpha, Tensor& c);
+
+}  // namespace ntk::detail
