@@ -7,19 +7,22 @@
 #include <utility>
 #include <vector>
 
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include "autodiff/autodiff.hpp"
 #include "nn/random.hpp"
 #include "ntk/empirical.hpp"
+#include "ntk/kappa_recording.hpp"
+#include "ntk/lanczos.hpp"
 #include "ntk/linalg.hpp"
+#include "ntk/vector_ops.hpp"
 
 namespace ntk {
 
 namespace ad = autodiff;
 using ad::Shape;
 using ad::Var;
+using namespace detail;  // the Lanczos solver, the recording, the vector helpers
 
 std::string to_string(KappaMode mode) { return mode == KappaMode::dense ? "dense" : "matrix-free"; }
 
@@ -37,327 +40,12 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kSearchTolerance = 1e-2;
 constexpr std::size_t kReliableSteps = 12;
 
-// ---- small vector helpers on flat tensors -----------------------------------------------------
-double vdot(const Tensor& a, const Tensor& b) {
-  return cblas_ddot(static_cast<int>(a.size()), a.data(), 1, b.data(), 1);
-}
-double norm(const Tensor& a) { return std::sqrt(vdot(a, a)); }
-void axpy(double alpha, const Tensor& x, Tensor& y) {  // y += alpha x
-  cblas_daxpy(static_cast<int>(x.size()), alpha, x.data(), 1, y.data(), 1);
-}
-void scale_in_place(Tensor& x, double s) {
-  double* a = x.data();
-  for (std::size_t i = 0, n = x.size(); i < n; ++i) a[i] *= s;
-}
-double max_abs(const Tensor& x) {
-  double m = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x.flat(i)));
-  return m;
-}
-Tensor random_unit(std::size_t n, nn::Rng& rng) {
-  Tensor v = Tensor::zeros({n});
-  for (std::size_t i = 0; i < n; ++i) v.flat(i) = rng.normal();
-  scale_in_place(v, 1.0 / norm(v));
-  return v;
-}
-Tensor unit(std::size_t n, std::size_t i) {
-  Tensor e = Tensor::zeros({n});
-  e.flat(i) = 1.0;
-  return e;
-}
-
-// ---- Lanczos: the eigenpair of largest magnitude of a symmetric operator ---------------------
-//
-// The basis V (rows, contiguous) is kept orthonormal: each new vector A q is reduced by the
-// three-term recurrence, then once more against the whole basis by classical Gram–Schmidt (two
-// GEMVs; a second pass only when the first removed much of it: "twice is enough"). So
-// A V = V K + β q eₖᵀ with K = Vᵀ A V tridiagonal (diagonal α, off-diagonal β): each step needs
-// only the extreme eigenvalues of K and one eigenvector, O(k) each (LAPACK dstevr on the
-// tridiagonal), not a dense k × k decomposition. The Ritz pair (θ, x = V z) has residual
-// ‖A x − θ x‖ = β |zₖ|, and the estimate of |θ − λ| is min(residual, residual² / gap), gap = the
-// distance to the nearest other Ritz value. While that estimate is far above the goal, the Ritz
-// values are looked at only every few steps (after an estimate 2ʲ times the goal, j steps later,
-// j ≤ 3): a run can go on at most three products longer than needed, and saves most of the looks.
-//
-// Thick restart: when the basis is full, the half of the Ritz vectors of largest magnitude is
-// kept. They couple to the next vector q through s = β·(last components of their z), which would
-// make K an arrowhead; an orthogonal change of the kept vectors (Householder reflections on the
-// small (l+1) × (l+1) matrix) makes it tridiagonal again, only the last kept vector coupled to q.
-using Apply = std::function<Tensor(const Tensor&)>;
-
-struct LanczosSettings {
-  double tolerance = 1e-8;  // relative, on the eigenvalue
-  std::size_t max_applications = 1000;
-  std::size_t max_basis = 40;
-  std::size_t min_applications = 1;  // guards warm starts against a premature stop
-};
-
-struct LanczosRun {
-  double value = 0.0;
-  Tensor vector = Tensor::zeros({0});
-  std::size_t applications = 0;
-  bool converged = false;
-  double error = 0.0;  // the final error estimate, absolute
-};
-
-extern "C" {  // LAPACK (Fortran calling convention: the trailing arguments are the string lengths)
-void dstevr_(const char* jobz, const char* range, const int* n, double* d, double* e, const double* vl,
-             const double* vu, const int* il, const int* iu, const double* abstol, int* m, double* w, double* z,
-             const int* ldz, int* isuppz, double* work, const int* lwork, int* iwork, const int* liwork, int* info,
-             std::size_t jobz_length, std::size_t range_length);
-}
-
-// Eigenpairs first..last (0-based, eigenvalues in ascending order) of the symmetric tridiagonal
-// matrix with diagonal `diagonal` (n) and off-diagonal `off` (n − 1). Row j of `vectors` is the
-// unit eigenvector of values[j].
-struct TridiagonalEigen {
-  std::vector<double> values, vectors;
-};
-
-TridiagonalEigen tridiagonal_eigen(const std::vector<double>& diagonal, const std::vector<double>& off,
-                                   std::size_t first, std::size_t last) {
-  const std::size_t n = diagonal.size();
-  const int ni = static_cast<int>(n), il = static_cast<int>(first) + 1, iu = static_cast<int>(last) + 1;
-  std::vector<double> d = diagonal, e(n, 0.0);  // LAPACK overwrites both; e has n entries
-  std::copy(off.begin(), off.end(), e.begin());
-  TridiagonalEigen out;
-  out.values.resize(n);
-  out.vectors.resize(n * (last + 1 - first));
-  std::vector<int> support(2 * n), iwork(10 * n);
-  std::vector<double> work(20 * n);
-  const int lwork = static_cast<int>(work.size()), liwork = static_cast<int>(iwork.size());
-  const double unused = 0.0, abstol = 0.0;
-  int found = 0, info = 0;
-  dstevr_("V", "I", &ni, d.data(), e.data(), &unused, &unused, &il, &iu, &abstol, &found, out.values.data(),
-          out.vectors.data(), &ni, support.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
-  if (info != 0 || found != iu - il + 1)
-    throw ad::Error(fmt::format("kappa: Lanczos: LAPACK dstevr failed (info {})", info));
-  out.values.resize(last + 1 - first);
-  return out;
-}
-
-// An orthogonal Q with Q e₀ = e₀ that makes M = [[0, sᵀ], [s, diag(θ)]] tridiagonal: Householder
-// reflections on rows and columns 1..l, one per column. On return, t = Qᵀ M Q (dense, row-major,
-// (l+1) × (l+1)) and q = Q.
-void tridiagonalize_arrowhead(const std::vector<double>& theta, const std::vector<double>& s, std::vector<double>& t,
-                              std::vector<double>& q) {
-  const std::size_t n = theta.size() + 1;
-  t.assign(n * n, 0.0);
-  q.assign(n * n, 0.0);
-  for (std::size_t i = 0; i < n; ++i) q[i * n + i] = 1.0;
-  for (std::size_t i = 1; i < n; ++i) {
-    t[i * n + i] = theta[i - 1];
-    t[i * n] = t[i] = s[i - 1];
-  }
-  std::vector<double> v(n), tv(n);
-  for (std::size_t j = 0; j + 2 < n; ++j) {  // zero column j below its subdiagonal
-    double tail = 0.0;
-    for (std::size_t i = j + 2; i < n; ++i) tail += t[i * n + j] * t[i * n + j];
-    if (tail == 0.0) continue;  // already reduced
-    // P = I − 2 v vᵀ maps x = t[j+1.., j] to −sign(x₀)‖x‖ e₁: v ∝ x + sign(x₀)‖x‖ e₁ (no cancellation).
-    const double x0 = t[(j + 1) * n + j], x_norm = std::sqrt(tail + x0 * x0);
-    std::fill(v.begin(), v.end(), 0.0);
-    for (std::size_t i = j + 1; i < n; ++i) v[i] = t[i * n + j];
-    v[j + 1] += x0 >= 0.0 ? x_norm : -x_norm;
-    double v_norm = 0.0;
-    for (std::size_t i = j + 1; i < n; ++i) v_norm += v[i] * v[i];
-    v_norm = std::sqrt(v_norm);
-    for (std::size_t i = j + 1; i < n; ++i) v[i] /= v_norm;
-    // T ← P T P = T − 2 v (Tv)ᵀ − 2 (Tv) vᵀ + 4 (vᵀTv) v vᵀ (T symmetric).
-    double vtv = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      tv[i] = 0.0;
-      for (std::size_t l = j + 1; l < n; ++l) tv[i] += t[i * n + l] * v[l];
-    }
-    for (std::size_t i = j + 1; i < n; ++i) vtv += v[i] * tv[i];
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t l = 0; l < n; ++l)
-        t[i * n + l] += -2.0 * v[i] * tv[l] - 2.0 * tv[i] * v[l] + 4.0 * vtv * v[i] * v[l];
-    for (std::size_t i = 0; i < n; ++i) {  // Q ← Q P
-      double qv = 0.0;
-      for (std::size_t l = j + 1; l < n; ++l) qv += q[i * n + l] * v[l];
-      for (std::size_t l = j + 1; l < n; ++l) q[i * n + l] -= 2.0 * qv * v[l];
-    }
-  }
-}
-
-LanczosRun lanczos_largest_magnitude(const Apply& apply, const Tensor& start, const LanczosSettings& s) {
-  const std::size_t n = start.size();
-  const std::size_t max_basis = std::max<std::size_t>(2, std::min(s.max_basis, n + 1));
-  const int ni = static_cast<int>(n);
-  LanczosRun run;
-  // The basis, row i = vector i, contiguous so that Gram–Schmidt is two GEMVs per pass (reserved,
-  // not zero-filled: vectors are appended). K: alpha[i] = K(i, i), beta[i] = K(i, i + 1); at the
-  // top of the loop the basis has k vectors and alpha, beta have k − 1 entries.
-  std::vector<double> basis, alpha, beta, d(max_basis);
-  basis.reserve(max_basis * n);
-  basis.insert(basis.end(), start.data(), start.data() + n);
-  cblas_dscal(ni, 1.0 / norm(start), basis.data(), 1);
-  std::size_t k = 1;
-  const auto row = [&](std::size_t i) { return basis.data() + i * n; };
-  // Products with the basis, row by row (level-1 BLAS): at these sizes one thread does them as fast,
-  // and OpenBLAS's threaded GEMV would wake a helper thread that then spins.
-  const auto combine = [&](const double* coefficients, std::size_t count, double* out) {  // out += Σ cᵢ Vᵢ
-    for (std::size_t i = 0; i < count; ++i) cblas_daxpy(ni, coefficients[i], row(i), 1, out, 1);
-  };
-  const auto orthogonalize = [&](Tensor& w) {  // w −= V Vᵀ w: one classical Gram–Schmidt pass
-    for (std::size_t i = 0; i < k; ++i) d[i] = -cblas_ddot(ni, row(i), 1, w.data(), 1);
-    combine(d.data(), k, w.data());
-  };
-  std::size_t next_look = s.min_applications;  // when to look at the Ritz values next
-  Tensor q = Tensor::zeros({n});
-  while (true) {
-    std::copy(row(k - 1), row(k), q.data());
-    Tensor w = apply(q);
-    ++run.applications;
-    const double w_norm = norm(w);
-    if (k > 1) cblas_daxpy(ni, -beta[k - 2], row(k - 2), 1, w.data(), 1);  // w −= β q_prev
-    alpha.push_back(cblas_ddot(ni, row(k - 1), 1, w.data(), 1));             // α = qᵀ A q
-    cblas_daxpy(ni, -alpha.back(), row(k - 1), 1, w.data(), 1);             // w −= α q
-    const double before = norm(w);
-    orthogonalize(w);
-    if (norm(w) < 0.7 * before) orthogonalize(w);
-    const double b = norm(w);
-    // Breakdown: A q lies in span(V) up to rounding, so the Ritz values are eigenvalues of A.
-    const bool invariant = w_norm == 0.0 || b <= 1e-12 * w_norm || k == n;
-    const bool last = run.applications >= s.max_applications;
-
-    if (invariant || last || k == max_basis || run.applications >= next_look) {
-      // The extreme Ritz values; the one of largest magnitude, its eigenvector z and its gap.
-      const TridiagonalEigen low = tridiagonal_eigen(alpha, beta, 0, std::min<std::size_t>(1, k - 1));
-      const TridiagonalEigen high = tridiagonal_eigen(alpha, beta, k >= 2 ? k - 2 : 0, k - 1);
-      const bool top_is_high = std::abs(high.values.back()) > std::abs(low.values.front());
-      const double theta = top_is_high ? high.values.back() : low.values.front();
-      const double* z = top_is_high ? high.vectors.data() + (high.values.size() - 1) * k : low.vectors.data();
-      const double gap = k == 1 ? kInf : top_is_high ? theta - high.values.front() : low.values.back() - theta;
-      const double residual = b * std::abs(z[k - 1]);
-      const double error = k > 1 && gap > 0.0 ? std::min(residual, residual * residual / gap) : residual;
-      const double goal = s.tolerance * std::abs(theta);
-      run.value = theta;
-      run.error = invariant ? 0.0 : error;
-      run.converged = invariant || (run.applications >= s.min_applications && error <= goal);
-      if (run.converged || last) {
-        run.vector = Tensor::zeros({n});
-        combine(z, k, run.vector.data());
-        scale_in_place(run.vector, 1.0 / norm(run.vector));
-        return run;
-      }
-      const std::size_t skip = error >= 8.0 * goal ? 3 : error >= 4.0 * goal ? 2 : error >= 2.0 * goal ? 1 : 0;
-      next_look = run.applications + 1 + skip;
-    }
-
-    if (k == max_basis) {  // thick restart: keep the Ritz vectors of largest magnitude
-      const TridiagonalEigen all = tridiagonal_eigen(alpha, beta, 0, k - 1);
-      std::vector<std::size_t> order(k);
-      for (std::size_t j = 0; j < k; ++j) order[j] = j;
-      std::sort(order.begin(), order.end(),
-                [&](std::size_t x, std::size_t y) { return std::abs(all.values[x]) > std::abs(all.values[y]); });
-      const std::size_t keep = std::max<std::size_t>(1, max_basis / 2), m1 = keep + 1;
-      std::vector<double> theta_kept(keep), coupling(keep), t, rotation;
-      for (std::size_t l = 0; l < keep; ++l) {
-        theta_kept[l] = all.values[order[l]];
-        coupling[l] = b * all.vectors[order[l] * k + k - 1];
-      }
-      tridiagonalize_arrowhead(theta_kept, coupling, t, rotation);
-      // Kept vector r (of keep) = Σⱼ rotation(j+1, keep−r) · (V zⱼ): reversed, so that the one
-      // coupled to q comes last. Its coefficients over the old basis: row r of a keep × k matrix.
-      std::vector<double> coefficients(keep * k, 0.0);
-      for (std::size_t r = 0; r < keep; ++r)
-        for (std::size_t j = 0; j < keep; ++j) {
-          const double c = rotation[(j + 1) * m1 + keep - r];
-          const double* zj = all.vectors.data() + order[j] * k;
-          for (std::size_t i = 0; i < k; ++i) coefficients[r * k + i] += c * zj[i];
-        }
-      std::vector<double> kept(keep * n, 0.0);
-      for (std::size_t r = 0; r < keep; ++r) combine(coefficients.data() + r * k, k, kept.data() + r * n);
-      basis.assign(kept.begin(), kept.end());
-      alpha.resize(keep);
-      beta.resize(keep);
-      for (std::size_t r = 0; r < keep; ++r) {
-        const std::size_t i = keep - r;  // row of t
-        alpha[r] = t[i * m1 + i];
-        beta[r] = r + 1 < keep ? t[i * m1 + i - 1] : t[m1];  // t(1, 0): the coupling to q
-      }
-      k = keep;
-    } else {
-      beta.push_back(b);
-    }
-    scale_in_place(w, 1.0 / b);  // the next basis vector q
-    basis.insert(basis.end(), w.data(), w.data() + n);
-    ++k;
-  }
-}
-
-// ---- the problem: y(w) flat, with counters -----------------------------------------------------
-struct Problem {
-  OutputFunction y;  // returns the flat (m) output
-  Tensor w0 = Tensor::zeros({0});
-  Tensor target = Tensor::zeros({0});  // flat (m)
-  std::size_t m = 0, p = 0;
-  // J Jᵀ exactly, when available cheaply (models: the structured empirical NTK).
-  std::function<Tensor()> gram;
-};
-
-struct Counters {
-  std::size_t hvps = 0, jvps = 0, vjps = 0, curvature_passes = 0, jacobian_sweeps = 0, c_iterations = 0;
-};
-
 OutputFunction flattened(OutputFunction f) {
   return [f = std::move(f)](const Var& w) -> Var {
     const Var y = f(w);
     return y.dim() == 1 ? y : ad::reshape(y, {y.size()});
   };
 }
-
-// ---- the recording: y(w) once, every product a sweep over it -----------------------------------
-//
-// y(w) is recorded once at w0, on a tape of its own. On top of it, the gradient
-// G(w, u) = ∇_w⟨u, y(w)⟩ = J(w)ᵀu is recorded by a recorded reverse sweep (autodiff::backward_graph,
-// reverse over reverse), u a leaf that holds the current c. Each product is then one Tensor-mode
-// reverse sweep over what is already recorded — nothing is recorded again and no activation is
-// evaluated again:
-//
-//   Jᵀu    = ∇_w⟨u, y⟩   from y with seed u: the forward's nodes (a gradient);
-//   H_c v  = ∇_w⟨G, v⟩   from G with seed v, down to w: the gradient's and the forward's nodes;
-//   J v    = ∇_u⟨G, v⟩   from G with seed v, down to u: the gradient's nodes only.
-//
-// G is linear in u, so J v does not depend on the value u holds; H_c v needs u = c, and a new c
-// re-records only G (set_c rewinds the tape to the end of the forward pass).
-class Recording {
- public:
-  explicit Recording(const Problem& P) : m_(P.m) {
-    const ad::UseTape use(tape_);  // constants made by y go to this tape
-    w_ = tape_.variable(P.w0);
-    y_ = P.y(w_);
-    forward_end_ = tape_.size();
-    set_c(Tensor::zeros({P.m}));
-  }
-  Recording(const Recording&) = delete;
-  Recording& operator=(const Recording&) = delete;
-
-  const Tensor& y0() const { return y_.value(); }
-  void set_c(const Tensor& c) {
-    const ad::UseTape use(tape_);
-    tape_.rewind(forward_end_);
-    u_ = tape_.variable(c);
-    g_ = ad::backward_graph(y_, {w_}, u_)[0];
-  }
-  Tensor hessian_times(const Tensor& v) const { return sweep(g_, w_, v); }  // H_c v, c as last set
-  Tensor jacobian_times(const Tensor& v) const { return sweep(g_, u_, v); }
-  Tensor jacobian_transpose_times(const Tensor& u) const { return sweep(y_, w_, u); }
-  Tensor jacobian() const {  // (m, p): all m rows in one batched sweep
-    return std::move(ad::backward(y_, {w_}, Tensor::identity(m_), {m_})[0]);
-  }
-
- private:
-  static Tensor sweep(const Var& from, const Var& to, const Tensor& seed) {
-    return std::move(ad::backward(from, {to}, seed)[0]);
-  }
-  std::size_t m_;
-  ad::Tape tape_;
-  Var w_, y_, u_, g_;
-  std::size_t forward_end_ = 0;
-};
 
 // ---- the Jacobian norm --------------------------------------------------------------------------
 struct JacobianNorm {
@@ -504,33 +192,6 @@ Maximum ascend(const Evaluate& evaluate, Tensor c, double tol, bool exact, std::
     previous_step = std::move(step);
     previous_gap = gap;
   }
-}
-
-// (vᵀ ∇²yᵢ v)ᵢ.
-Tensor curvature(const Problem& P, const Recording& recording, const Tensor& v, CurvatureMethod method,
-                 Counters& count) {
-  if (method == CurvatureMethod::forward_over_reverse) {
-    ++count.curvature_passes;
-    ad::TapeScope scope;
-    ad::Tape& tape = scope.tape();
-    const Var w = tape.variable(P.w0, v);
-    const Var y = P.y(w);
-    const Var u = tape.variable(Tensor::zeros({P.m}));
-    const Var jt_u = ad::backward_graph(y, {w}, u)[0];                  // Jᵀu, linear in u
-    const Var q = ad::dot(jt_u, tape.constant(v));                      // uᵀ J v
-    const Var jv = ad::backward_graph(q, {u}, tape.constant(Tensor(1.0)))[0];  // J v, recorded
-    return jv.has_tangent() ? jv.tangent() : Tensor::zeros({P.m});     // d/dt J(w0 + t v) v
-  }
-  // (J(w0 + hv) v − J(w0) v) / h: one forward-mode JVP at w0 + hv, and J(w0) v as a sweep over the
-  // recording. h = √ε·max(1, ‖w0‖∞) balances truncation and rounding: error ~1e-8 relative.
-  count.jvps += 2;
-  const double h = std::sqrt(std::numeric_limits<double>::epsilon()) * std::max(1.0, max_abs(P.w0));
-  Tensor plus = P.w0;
-  axpy(h, v, plus);
-  Tensor g = ad::jvp(P.y, plus, v).second;
-  axpy(-1.0, recording.jacobian_times(v), g);
-  scale_in_place(g, 1.0 / h);
-  return g;
 }
 
 // Matrix-free: each evaluation records G for its c once, runs Lanczos on H_c v (one sweep each),
