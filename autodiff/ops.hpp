@@ -52,6 +52,8 @@ Tensor cos(const Tensor& x);
 Var cos(const Var& x);
 Tensor tanh(const Tensor& x);
 Var tanh(const Var& x);
+Tensor one_minus_square(const Tensor& x);  // 1 - x² in one op (tanh's derivative from its output)
+Var one_minus_square(const Var& x);
 Tensor sigmoid(const Tensor& x);
 Var sigmoid(const Var& x);
 Tensor relu(const Tensor& x);

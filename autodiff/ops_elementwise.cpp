@@ -178,7 +178,21 @@ struct Cos : Elementwise<Cos> {  // cos' = -sin
 struct Tanh : Elementwise<Tanh> {  // tanh' = 1 - tanh²
   static constexpr const char* name = "tanh";
   static Tensor value(In in, const Attrs&) { return Tensor(xt::tanh(in[0].xt())); }
-  template <class T> static T derivative(const Rule<T>& r) { return 1.0 - square(r.out()); }
+  template <class T> static T derivative(const Rule<T>& r) { return one_minus_square(r.out()); }
+};
+
+// 1 - x² as one op (tanh's derivative in terms of its output): one node and one pass where
+// square, neg and add would record three — it matters in recorded gradients (HVPs, κ).
+struct OneMinusSquare : Elementwise<OneMinusSquare> {  // (1 - x²)' = -2x
+  static constexpr const char* name = "one_minus_square";
+  static Tensor value(In in, const Attrs&) {
+    Tensor out = Tensor::empty(in[0].shape());
+    const double* x = in[0].data();
+    double* o = out.data();
+    for (std::size_t i = 0, n = out.size(); i < n; ++i) o[i] = 1.0 - x[i] * x[i];
+    return out;
+  }
+  template <class T> static T derivative(const Rule<T>& r) { return scale(r.x(), -2.0); }
 };
 
 struct Sigmoid : Elementwise<Sigmoid> {  // σ' = σ (1 - σ)
@@ -250,6 +264,7 @@ AUTODIFF_UNARY(log, Log)
 AUTODIFF_UNARY(sin, Sin)
 AUTODIFF_UNARY(cos, Cos)
 AUTODIFF_UNARY(tanh, Tanh)
+AUTODIFF_UNARY(one_minus_square, OneMinusSquare)
 AUTODIFF_UNARY(sigmoid, Sigmoid)
 AUTODIFF_UNARY(relu, Relu)
 AUTODIFF_UNARY(erf, Erf)
