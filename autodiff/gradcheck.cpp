@@ -48,6 +48,13 @@ Tensor central_difference(const std::function<Tensor(const Tensor&)>& g, const T
   return scale(sub(g(add(x, scale(v, h))), g(sub(x, scale(v, h)))), 0.5 / h);
 }
 
+// Central differences refined by one Richardson step, (4 D(h/2) − D(h)) / 3, which cancels the
+// h² term: differences of gradients see third derivatives, which can be large (x^-2.5 near 0.5).
+Tensor richardson_difference(const std::function<Tensor(const Tensor&)>& g, const Tensor& x, const Tensor& v,
+                             double h) {
+  return scale(sub(scale(central_difference(g, x, v, h / 2), 4.0), central_difference(g, x, v, h)), 1.0 / 3.0);
+}
+
 }  // namespace
 
 double CheckReport::worst() const {
@@ -87,7 +94,7 @@ CheckReport check_derivatives(const std::function<Var(const Var&)>& f, const Ten
     if (scalar) {
       const auto gradient_at = [&](const Tensor& at) { return grad(f, at); };
       report.gradient_error = std::max(*report.gradient_error, error(inner(grad(f, x), v), fd.item()));
-      const Tensor fd_hv = central_difference(gradient_at, x, v, options.hvp_step);
+      const Tensor fd_hv = richardson_difference(gradient_at, x, v, options.hvp_step);
       report.hvp_error = std::max(*report.hvp_error, error(hvp(f, x, v), fd_hv));
     }
   }
