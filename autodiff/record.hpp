@@ -9,7 +9,9 @@
 // and optionally `static constexpr bool broadcasts = true` (inputs broadcast against each other),
 // `static constexpr bool differentiable = false` (zero derivative: no rules needed), or
 // `static void accumulate_vjp(const Rule<Tensor>&, int i, const Tensor& g, Tensor& x_bar)`, a
-// fast path that adds the VJP into the input's cotangent in place (used by slice).
+// fast path that adds the VJP into the input's cotangent in place (slice, segment), or
+// `static Var vjp_piece(const Rule<Var>&, int i, const Var& g, std::size_t& start)`, which lets the
+// recorded sweep gather blocks of a flat vector into one `assemble` (segment).
 //
 // The rules are templates: with T = Tensor they compute numbers; with T = Var they record ops on
 // the tape, so a derivative is itself differentiable (higher order by composition).
