@@ -13,10 +13,6 @@ namespace autodiff::detail {
 
 inline Shape head(const Shape& s, std::size_t k) { return Shape(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k)); }
 inline Shape tail(const Shape& s, std::size_t k) { return Shape(s.begin() + static_cast<std::ptrdiff_t>(k), s.end()); }
-inline Shape join(Shape a, const Shape& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
 
 // An axis given by the user (negative counts from the end) as a negative axis, checked.
 inline std::int64_t negative_axis(const char* op, std::int64_t axis, std::size_t rank) {

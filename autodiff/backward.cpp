@@ -11,11 +11,7 @@
 namespace autodiff {
 namespace {
 
-Shape with_batch(const Shape& batch, const Shape& shape) {
-  Shape s = batch;
-  s.insert(s.end(), shape.begin(), shape.end());
-  return s;
-}
+Shape with_batch(const Shape& batch, const Shape& shape) { return join_shapes(batch, shape); }
 
 template <class T>
 T zeros_like(Tape& tape, const Shape& shape) {
@@ -68,12 +64,7 @@ class Cotangents {
     pieces_[node - lowest_].push_back(std::move(piece));
     offsets_[node].push_back(start);
   }
-  Shape full_shape(std::uint32_t node) const {
-    Shape s = batch_;
-    const Shape& own = tape_.node(node).value.shape();
-    s.insert(s.end(), own.begin(), own.end());
-    return s;
-  }
+  Shape full_shape(std::uint32_t node) const { return join_shapes(batch_, tape_.node(node).value.shape()); }
 
  private:
   void gather(std::uint32_t node) {

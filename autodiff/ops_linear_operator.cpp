@@ -23,9 +23,7 @@ struct ApplyLinear {
     // A batch: apply to each entry and stack.
     const Shape batch(x.shape().begin(), x.shape().begin() + static_cast<std::ptrdiff_t>(lead));
     const std::size_t count = shape_size(batch), in_size = shape_size(from), out_size = shape_size(to);
-    Shape out_shape = batch;
-    out_shape.insert(out_shape.end(), to.begin(), to.end());
-    Tensor out = Tensor::zeros(out_shape);
+    Tensor out = Tensor::zeros(join_shapes(batch, to));
     for (std::size_t b = 0; b < count; ++b) {
       Tensor entry = Tensor::zeros(from);
       std::copy(x.data() + b * in_size, x.data() + (b + 1) * in_size, entry.data());

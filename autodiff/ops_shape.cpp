@@ -44,7 +44,7 @@ struct Reshape {
   static Tensor value(In in, const Attrs& a) {
     const Tensor& x = in[0];
     require_lead(name, x, a.lead);
-    const Shape target = join(head(x.shape(), a.lead), a.shape);
+    const Shape target = join_shapes(head(x.shape(), a.lead), a.shape);
     if (shape_size(target) != x.size())
       throw Error(fmt::format("reshape: cannot view shape {} as {}", to_string(x.shape()), to_string(target)));
     Array out = x.xt();
@@ -81,7 +81,7 @@ struct SumTo {
     }
     Array out = x.xt();
     for (std::size_t axis : axes) out = sum_keep_axis(out, axis);
-    out.reshape(join(head(x.shape(), a.lead), target));
+    out.reshape(join_shapes(head(x.shape(), a.lead), target));
     return Tensor(std::move(out));
   }
   template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
@@ -109,8 +109,8 @@ struct BroadcastTo {
         throw Error(fmt::format("broadcast_to: cannot broadcast shape {} to {}", to_string(rest), to_string(target)));
     Shape lifted = head(x.shape(), a.lead);  // x with size-1 axes where the new ones go
     for (std::size_t j = 0; j < extra; ++j) lifted.push_back(1);
-    lifted = join(lifted, rest);
-    Tensor out = Tensor::empty(join(head(x.shape(), a.lead), target));
+    lifted = join_shapes(lifted, rest);
+    Tensor out = Tensor::empty(join_shapes(head(x.shape(), a.lead), target));
     if (out.size() > 0)
       detail::broadcast_loop(out.shape(), x.data(), lifted, x.data(), lifted, out.data(),
                              [](double v, double) { return v; });

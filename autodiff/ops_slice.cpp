@@ -51,7 +51,7 @@ struct Segment {
       throw Error(fmt::format("segment: [{}, {}) is out of range for a last axis of length {} (shape {})", a.start,
                               a.start + size, length, to_string(x.shape())));
     const Shape lead = head(x.shape(), x.dim() - 1);
-    Tensor out = Tensor::empty(join(lead, a.shape));
+    Tensor out = Tensor::empty(join_shapes(lead, a.shape));
     for (std::size_t o = 0, outer = shape_size(lead); o < outer; ++o)
       std::copy(x.data() + o * length + a.start, x.data() + o * length + a.start + size, out.data() + o * size);
     return out;
@@ -88,7 +88,7 @@ struct Assemble {
     if (in.size() == 0 || a.offsets.size() != in.size())
       throw Error(fmt::format("assemble: {} pieces for {} offsets", in.size(), a.offsets.size()));
     const Shape lead = head(in[0].shape(), in[0].dim() - 1);
-    Tensor out = Tensor::zeros(join(lead, {a.count}));
+    Tensor out = Tensor::zeros(join_shapes(lead, {a.count}));
     for (std::uint32_t i = 0; i < in.size(); ++i) {
       const Tensor& piece = in[i];
       if (piece.dim() != lead.size() + 1 || head(piece.shape(), lead.size()) != lead ||
@@ -217,7 +217,7 @@ T stack_any(const std::vector<T>& xs, std::int64_t axis) {
   for (const T& x : xs) {
     Shape s = head(x.shape(), pos);
     s.push_back(1);
-    expanded.push_back(reshape(x, join(s, tail(x.shape(), pos))));
+    expanded.push_back(reshape(x, join_shapes(s, tail(x.shape(), pos))));
   }
   return concat(expanded, static_cast<std::int64_t>(pos));
 }

@@ -17,8 +17,7 @@ Tensor lift_tangent(const Tensor& tangent, const Shape& batch, std::size_t in_ra
 
 // When only some inputs carry tangents, their sum may still be broadcast-smaller than the output.
 Tensor complete_tangent(Tensor tangent, const Shape& batch, const Shape& out_shape, const char* op) {
-  Shape expected = batch;
-  expected.insert(expected.end(), out_shape.begin(), out_shape.end());
+  const Shape expected = join_shapes(batch, out_shape);
   if (tangent.shape() == expected) return tangent;
   // Without a batch, an unlifted tangent of lower rank lines up from the right (NumPy broadcasting).
   if (tangent.dim() > expected.size() || (tangent.dim() < expected.size() && !batch.empty()))

@@ -118,8 +118,7 @@ Var Tape::variable(Tensor value) {
 }
 
 Var Tape::variable(Tensor value, Tensor tangent) {
-  Shape expected = tangent_batch_;
-  expected.insert(expected.end(), value.shape().begin(), value.shape().end());
+  const Shape expected = join_shapes(tangent_batch_, value.shape());
   if (tangent.shape() != expected)
     throw Error(fmt::format("variable: tangent has shape {}, expected {} (tangent batch {} + value shape {})",
                             to_string(tangent.shape()), to_string(expected), to_string(tangent_batch_),

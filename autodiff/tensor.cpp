@@ -22,6 +22,11 @@ std::size_t shape_size(const Shape& shape) {
   return n;
 }
 
+Shape join_shapes(Shape a, const Shape& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.0); }
 Tensor Tensor::empty(const Shape& shape) { return Tensor(Array::from_shape(shape)); }
 Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0); }

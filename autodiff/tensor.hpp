@@ -26,6 +26,7 @@ struct Error : std::runtime_error {
 
 std::string to_string(const Shape& shape);  // "[2, 3]"
 std::size_t shape_size(const Shape& shape);
+Shape join_shapes(Shape a, const Shape& b);  // [a..., b...], e.g. a batch in front of a value's shape
 
 class Tensor {
  public:

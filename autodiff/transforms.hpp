@@ -25,11 +25,6 @@
 namespace autodiff {
 
 namespace detail {
-inline Shape concat_shapes(const Shape& a, const Shape& b) {
-  Shape s = a;
-  s.insert(s.end(), b.begin(), b.end());
-  return s;
-}
 inline void require_one_element(const Var& y, const char* what) {
   if (y.size() != 1)
     throw Error(fmt::format("{}: f returned shape {}; this transform needs a one-element output", what,
@@ -38,12 +33,12 @@ inline void require_one_element(const Var& y, const char* what) {
 // n x n identity as n seeds/tangents of the given shape: shape {n} + shape.
 inline Tensor identity_batch(const Shape& shape) {
   const std::size_t n = shape_size(shape);
-  return reshape(Tensor::identity(n), concat_shapes({n}, shape));
+  return reshape(Tensor::identity(n), join_shapes({n}, shape));
 }
 // A batch of k results, shape {k} + out, as the k columns of a matrix of shape out + {k}.
 inline Tensor columns(const Tensor& batched, const Shape& out, const Shape& in) {
   const std::size_t k = batched.shape()[0];
-  return reshape(transpose(reshape(batched, {k, shape_size(out)})), concat_shapes(out, in));
+  return reshape(transpose(reshape(batched, {k, shape_size(out)})), join_shapes(out, in));
 }
 }  // namespace detail
 
@@ -84,7 +79,7 @@ Tensor jacrev(F&& f, const Tensor& x) {
   const Var y = f(X);
   const std::size_t m = y.size();
   const Tensor rows = std::move(backward(y, {X}, detail::identity_batch(y.shape()), {m})[0]);  // {m} + x.shape
-  return reshape(rows, detail::concat_shapes(y.shape(), x.shape()));
+  return reshape(rows, join_shapes(y.shape(), x.shape()));
 }
 
 template <class F>
@@ -94,7 +89,7 @@ Tensor jacfwd(F&& f, const Tensor& x) {
   scope.tape().set_tangent_batch({n});
   const Var X = scope.tape().variable(x, detail::identity_batch(x.shape()));
   const Var y = f(X);
-  if (!y.has_tangent()) return Tensor::zeros(detail::concat_shapes(y.shape(), x.shape()));
+  if (!y.has_tangent()) return Tensor::zeros(join_shapes(y.shape(), x.shape()));
   return detail::columns(y.tangent(), y.shape(), x.shape());  // tangent: {n} + y.shape
 }
 
