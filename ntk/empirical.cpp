@@ -56,7 +56,7 @@ Tensor trace_outputs(const Tensor& full, std::size_t n1, std::size_t n2, std::si
 Tensor by_jacobian_contraction(const nn::Model& model, const Tensor& w, const Tensor& x1, const Tensor& x2,
                                bool same) {
   const Tensor j1 = jacobian(model, w, x1);
-  return same ? gram(j1) : matmul_transposed(j1, jacobian(model, w, x2));
+  return same ? gram(j1) : ad::matmul(j1, jacobian(model, w, x2), false, true);
 }
 
 // ---- 2. NTK-vector products -----------------------------------------------------------------
@@ -186,7 +186,7 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
     const double cw2 = layer.weight_multiplier() * layer.weight_multiplier();
     const double cb2 = layer.config().bias ? layer.bias_multiplier() * layer.bias_multiplier() : 0.0;
     // Gram matrices: symmetric rank-k updates when both sides are the same inputs.
-    const auto product = [same](const Tensor& a, const Tensor& b) { return same ? gram(a) : matmul_transposed(a, b); };
+    const auto product = [same](const Tensor& a, const Tensor& b) { return same ? gram(a) : ad::matmul(a, b, false, true); };
     const Tensor inputs = product(t1.inputs[l], t2.inputs[l]);  // (N1, N2)
     const Tensor& d1 = t1.sensitivities[l];
     const Tensor& d2 = t2.sensitivities[l];

@@ -76,7 +76,7 @@ JacobianNorm jacobian_norm(const Problem& P, const Recording& recording, const K
     ++count.jacobian_sweeps;
     if (P.gram) return jacobian_norm_from_gram(P.gram());
     const Tensor j = recording.jacobian();  // (m, p)
-    return jacobian_norm_from_gram(matmul_transposed(j, j));
+    return jacobian_norm_from_gram(gram(j));
   }
   const Apply gram = [&](const Tensor& u) {  // J (Jᵀu): two sweeps over the recording
     ++count.vjps;

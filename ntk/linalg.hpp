@@ -20,9 +20,8 @@ SymmetricEigen symmetric_eigen(const Tensor& a, const char* what = "symmetric_ei
 template <class F>
 Tensor apply_spectral(const SymmetricEigen& e, const Tensor& x, F f);
 
-// Aᵀ B and A Bᵀ etc. are in autodiff::matmul / transpose; this is the GEMM A Bᵀ without a copy.
-Tensor matmul_transposed(const Tensor& a, const Tensor& b);  // a (m, k), b (n, k) -> (m, n)
-Tensor gram(const Tensor& a);  // A Aᵀ, exactly symmetric, at half the cost of matmul_transposed(a, a)
+// A Aᵀ, exactly symmetric, at half the cost of autodiff::matmul(a, a, false, true) (A Bᵀ in general).
+Tensor gram(const Tensor& a);
 
 }  // namespace ntk
 

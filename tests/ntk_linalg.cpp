@@ -21,8 +21,10 @@ TEST_CASE("symmetric_eigen reconstructs the matrix and apply_spectral applies fu
   CHECK_THROWS_AS(ntk::symmetric_eigen(Tensor{1.0, 2.0}), autodiff::Error);
 }
 
-TEST_CASE("matmul_transposed is A Bᵀ", "[ntk][linalg]") {
-  const Tensor a = {{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}};
-  const Tensor b = {{1.0, 0.0}, {0.5, -1.0}};
-  CHECK(autodiff::max_relative_difference(ntk::matmul_transposed(a, b), autodiff::matmul(a, autodiff::transpose(b))) == 0.0);
+TEST_CASE("gram is A Aᵀ, exactly symmetric", "[ntk][linalg]") {
+  const Tensor a = {{1.0, 2.0, -0.5}, {3.0, 4.0, 0.25}, {5.0, 6.0, 2.0}, {0.125, -7.0, 1.5}};
+  const Tensor g = ntk::gram(a);
+  // Small integers and binary fractions: every product and sum is exact, so the match is exact.
+  CHECK(autodiff::max_relative_difference(g, autodiff::matmul(a, autodiff::transpose(a))) == 0.0);
+  CHECK(autodiff::max_relative_difference(g, autodiff::transpose(g)) == 0.0);
 }
