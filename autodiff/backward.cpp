@@ -77,7 +77,7 @@ class Cotangents {
         offsets.push_back(0);
       }
       const std::size_t length = tape_.node(node).value.shape().back();
-      values_[node - lowest_] = autodiff::assemble(pieces, offsets, length);
+      values_[node - lowest_] = autodiff::assemble(pieces, offsets, length, batch_.size());
       present_[node - lowest_] = 1;
       pieces.clear();
       offsets_.erase(node);
@@ -138,10 +138,10 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
         }
         term = op.vjp_tensor(rule, static_cast<int>(i), g);
       } else {
-        if (op.vjp_piece != nullptr) {  // a block of `in`: joined with the others later
-          std::size_t start = 0;
-          Var piece = op.vjp_piece(rule, static_cast<int>(i), g, start);
-          cotangents.add_piece(in, std::move(piece), start);
+        Var piece;
+        std::size_t start = 0;
+        if (op.vjp_piece != nullptr && op.vjp_piece(rule, static_cast<int>(i), g, piece, start)) {
+          cotangents.add_piece(in, std::move(piece), start);  // a block of `in`: joined with the others later
           continue;
         }
         term = op.vjp_var(rule, static_cast<int>(i), g);

@@ -74,6 +74,11 @@ Var matmul(const Var& a, const Var& b);
 // op(A) op(B) for matrices or stacks of them, op = transpose where asked (a BLAS flag, no copy).
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
 Var matmul(const Var& a, const Var& b, bool transpose_a, bool transpose_b);
+// x op(B) for the matrix block B = segment(w, start, shape) of a flat vector w (x is (..., n)),
+// without copying B out of w: how a layer applies its weights. Its VJP adds the block's
+// cotangent straight into w's.
+Tensor segment_matmul(const Tensor& x, const Tensor& w, std::size_t start, const Shape& shape, bool transpose_b);
+Var segment_matmul(const Var& x, const Var& w, std::size_t start, const Shape& shape, bool transpose_b);
 Tensor transpose(const Tensor& a);  // swaps the last two axes
 Var transpose(const Var& a);
 Tensor dot(const Tensor& x, const Tensor& y);  // vectors -> 0-d
@@ -104,9 +109,10 @@ Var slice(const Var& x, std::size_t start, std::size_t count, std::int64_t axis 
 // a block of a flat parameter vector viewed as a layer tensor, in one op and one copy.
 Tensor segment(const Tensor& x, std::size_t start, const Shape& shape);
 Var segment(const Var& x, std::size_t start, const Shape& shape);
-// Zeros of `length` along the last axis with piece i added at offsets[i] (pieces' leading axes
-// agree): the sum of their embeddings as one op, the adjoint of several segments.
-Var assemble(const std::vector<Var>& pieces, const Shape& offsets, std::size_t length);
+// Zeros (lead..., length) with piece i, read flat after its `lead` leading axes (which all pieces
+// share), added at offsets[i] along the last axis: the sum of the pieces' embeddings as one op,
+// the adjoint of several segments.
+Var assemble(const std::vector<Var>& pieces, const Shape& offsets, std::size_t length, std::size_t lead = 0);
 // The adjoint of slice: x placed at [start, start + x.shape[axis]) in zeros of length `length`.
 Tensor embed(const Tensor& x, std::size_t start, std::size_t length, std::int64_t axis = -1);
 Var embed(const Var& x, std::size_t start, std::size_t length, std::int64_t axis = -1);

@@ -1,87 +1,17 @@
-// Matrix products on OpenBLAS, and transpose.
-#include <cblas.h>
-
+// Matrix products (autodiff/gemm.hpp), and transpose.
 #include <vector>
 
 #include <fmt/format.h>
 #include <xtensor/xmanipulation.hpp>
 
+#include "autodiff/axes.hpp"
+#include "autodiff/gemm.hpp"
 #include "autodiff/record.hpp"
 
 namespace autodiff {
 namespace op {
-namespace {
-
-// C (rows × p) = op(A) op(B) for small products, where OpenBLAS's packing and thread hand-off
-// cost more than the arithmetic (a 2 × 100 × 100 product in the seed's training step). One loop
-// nest per case, each with a contiguous innermost loop the compiler vectorizes.
-void small_gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* __restrict A,
-                std::size_t lda, const double* __restrict B, std::size_t ldb, double* __restrict C) {
-  if (!tb && ta && p == 1) {  // C = Aᵀ b: columns of Aᵀ are rows of A, scaled and added
-    for (std::size_t i = 0; i < rows; ++i) C[i] = 0.0;
-    for (std::size_t k = 0; k < n; ++k) {
-      const double bk = B[k * ldb];
-      const double* __restrict a = A + k * lda;
-      for (std::size_t i = 0; i < rows; ++i) C[i] += a[i] * bk;
-    }
-    return;
-  }
-  if (!tb) {  // C[i, :] = Σ_k op(A)[i, k] B[k, :]: rows of B scaled and added
-    for (std::size_t i = 0; i < rows; ++i) {
-      double* __restrict c = C + i * p;
-      for (std::size_t j = 0; j < p; ++j) c[j] = 0.0;
-      std::size_t k = 0;
-      for (; k + 2 <= n; k += 2) {  // two rows of B per pass over C's row
-        const double a0 = ta ? A[k * lda + i] : A[i * lda + k];
-        const double a1 = ta ? A[(k + 1) * lda + i] : A[i * lda + k + 1];
-        const double* __restrict b0 = B + k * ldb;
-        const double* __restrict b1 = b0 + ldb;
-        for (std::size_t j = 0; j < p; ++j) c[j] += a0 * b0[j] + a1 * b1[j];
-      }
-      for (; k < n; ++k) {
-        const double a0 = ta ? A[k * lda + i] : A[i * lda + k];
-        const double* __restrict b0 = B + k * ldb;
-        for (std::size_t j = 0; j < p; ++j) c[j] += a0 * b0[j];
-      }
-    }
-    return;
-  }
-  if (ta) {  // Aᵀ Bᵀ: rare in practice, kept simple
-    for (std::size_t i = 0; i < rows; ++i)
-      for (std::size_t j = 0; j < p; ++j) {
-        double sum = 0.0;
-        for (std::size_t k = 0; k < n; ++k) sum += A[k * lda + i] * B[j * ldb + k];
-        C[i * p + j] = sum;
-      }
-    return;
-  }
-  if (n < 8) {  // short dot products: transpose B (n × p, small) and scale-and-add its rows instead
-    std::vector<double> bt(n * p);
-    for (std::size_t j = 0; j < p; ++j)
-      for (std::size_t k = 0; k < n; ++k) bt[k * p + j] = B[j * ldb + k];
-    small_gemm(false, false, rows, p, n, A, lda, bt.data(), p, C);
-    return;
-  }
-  // A Bᵀ: C[i, j] is the dot product of row i of A and row j of B.
-  for (std::size_t i = 0; i < rows; ++i) {
-    const double* __restrict a = A + i * lda;
-    for (std::size_t j = 0; j < p; ++j) {
-      const double* __restrict b = B + j * ldb;
-      double lanes[8] = {};  // independent partial sums, kept in vector registers
-      std::size_t k = 0;
-      for (; k + 8 <= n; k += 8)
-        for (std::size_t l = 0; l < 8; ++l) lanes[l] += a[k + l] * b[k + l];
-      double sum = 0.0;
-      for (; k < n; ++k) sum += a[k] * b[k];
-      for (double lane : lanes) sum += lane;
-      C[i * p + j] = sum;
-    }
-  }
-}
-
-constexpr std::size_t kSmallProduct = 1 << 15;  // rows · p · n below this: small_gemm
-
-}  // namespace
+using detail::gemm;
+using detail::head;
 
 // C = op(A) op(B) for stacks of matrices, op = transpose where asked: op(A) (..., m, n),
 // op(B) (..., n, p) -> (..., m, p), leading axes broadcast. Transposes are BLAS flags, never copies.
@@ -110,15 +40,12 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   out_shape.push_back(p);
   if (m == 0 || n == 0 || p == 0) return Tensor::zeros(out_shape);
   Tensor out = Tensor::empty(out_shape);  // every element is written (beta = 0)
-  const auto gemm = [&](const double* A, const double* B, double* C, std::size_t rows) {
-    if (rows * p * n <= kSmallProduct) return small_gemm(ta, tb, rows, p, n, A, a_cols, B, b_cols, C);
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(rows),
-                static_cast<int>(p), static_cast<int>(n), 1.0, A, static_cast<int>(a_cols), B,
-                static_cast<int>(b_cols), 0.0, C, static_cast<int>(p));
+  const auto product = [&](const double* A, const double* B, double* C, std::size_t rows) {
+    gemm(ta, tb, rows, p, n, A, a_cols, B, b_cols, C, false);
   };
   const std::size_t count = shape_size(batch);
   if (!ta && shape_size(b_batch) == 1 && a_batch == batch) {
-    gemm(a.data(), b.data(), out.data(), count * m);  // all of A's rows in one GEMM
+    product(a.data(), b.data(), out.data(), count * m);  // all of A's rows in one GEMM
     return out;
   }
   // General case: walk the broadcast batch index, mapping it to A's and B's matrices.
@@ -139,7 +66,7 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
         b_stride *= db;
       }
     }
-    gemm(a.data() + a_index * m * n, b.data() + b_index * n * p, out.data() + k * m * p, m);
+    product(a.data() + a_index * m * n, b.data() + b_index * n * p, out.data() + k * m * p, m);
   }
   return out;
 }
@@ -158,6 +85,94 @@ struct MatMul {
   template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
     const bool ta = r.attrs().transpose_a, tb = r.attrs().transpose_b;
     return i == 0 ? matmul(d, r.y(), ta, tb) : matmul(r.x(), d, ta, tb);
+  }
+};
+
+// X op(B) where B = segment(w, start, shape) is a matrix-shaped block of a flat vector w, read
+// where it lies: how a layer multiplies by its weights without copying them out of the parameter
+// vector. X is (..., n), op(B) is (n, p), the result (..., p); the same numbers as
+// matmul(x, segment(w, start, shape), false, transpose_b).
+//   X̄ = Ȳ op(B)ᵀ (the op again, on the other side of B),
+//   B̄ = Ȳᵀ X (op = transpose) or Xᵀ Ȳ, summed over all of X's rows: the block of w̄. The numeric
+//   sweep adds it into w̄'s range with one GEMM (β = 1), with no full-size temporary.
+// Cotangents and tangents may carry leading batch axes (r.lead()) in front of these shapes.
+struct SegmentMatMul {
+  static constexpr const char* name = "segment_matmul";
+  struct Sizes {
+    std::size_t rows, n, p;  // X as (rows, n), op(B) as (n, p)
+  };
+  static Sizes sizes(const Shape& x, const Attrs& a) {
+    const bool tb = a.transpose_b;
+    return {shape_size(x) / x.back(), a.shape[tb ? 1 : 0], a.shape[tb ? 0 : 1]};
+  }
+  static Tensor value(In in, const Attrs& a) {
+    const Tensor &x = in[0], &w = in[1];
+    require_rank(name, x, 1);
+    if (w.dim() != 1 || a.shape.size() != 2 || a.start + shape_size(a.shape) > w.size())
+      throw Error(fmt::format("segment_matmul: block {} at {} does not fit a flat vector of shape {}",
+                              to_string(a.shape), a.start, to_string(w.shape())));
+    const Sizes s = sizes(x.shape(), a);
+    if (x.shape().back() != s.n)
+      throw Error(fmt::format("segment_matmul: shapes {} and {}{} do not match (inner sizes {} and {})",
+                              to_string(x.shape()), to_string(a.shape), a.transpose_b ? "ᵀ" : "", x.shape().back(),
+                              s.n));
+    Shape out_shape = x.shape();
+    out_shape.back() = s.p;
+    if (s.rows * s.n * s.p == 0) return Tensor::zeros(out_shape);
+    Tensor out = Tensor::empty(out_shape);
+    gemm(false, a.transpose_b, s.rows, s.p, s.n, x.data(), s.n, w.data() + a.start, a.shape[1], out.data(), false);
+    return out;
+  }
+  // B̄, (batch..., shape): the cotangent of the block of w.
+  template <class T> static T block_cotangent(const Rule<T>& r, const T& g) {
+    const Sizes s = sizes(r.in_shape(0), r.attrs());
+    const T x = reshape(r.x(), {s.rows, s.n});
+    const T y_bar = reshape(g, {s.rows, s.p}, r.lead());
+    return r.attrs().transpose_b ? matmul(y_bar, x, true, false) : matmul(x, y_bar, true, false);
+  }
+  template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
+    const Attrs& a = r.attrs();
+    if (i == 0) return segment_matmul(g, r.y(), a.start, a.shape, !a.transpose_b);
+    const T flat = reshape(block_cotangent(r, g), {shape_size(a.shape)}, r.lead());
+    return embed(flat, a.start, r.in_shape(1).back(), -1);
+  }
+  template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
+    const Attrs& a = r.attrs();
+    if (i == 0) return segment_matmul(d, r.y(), a.start, a.shape, a.transpose_b);
+    const Sizes s = sizes(r.in_shape(0), a);
+    const T product = matmul(reshape(r.x(), {s.rows, s.n}), segment(d, a.start, a.shape), false, a.transpose_b);
+    Shape out_shape = r.in_shape(0);
+    out_shape.back() = s.p;
+    return reshape(product, out_shape, r.lead());
+  }
+  static bool vjp_piece(const Rule<Var>& r, int i, const Var& g, Var& piece, std::size_t& start) {
+    if (i == 0) return false;  // X is not a block
+    start = r.attrs().start;
+    piece = block_cotangent(r, g);
+    return true;
+  }
+  // w̄[b, start : start + size] += B̄ for each batch element b, in place. X̄ (activations, small)
+  // is its own product added afterwards, so that contributions that cancel do so exactly.
+  static void accumulate_vjp(const Rule<Tensor>& r, int i, const Tensor& g, Tensor& x_bar) {
+    if (i == 0) {
+      x_bar += vjp(r, 0, g);
+      return;
+    }
+    const Attrs& a = r.attrs();
+    const Tensor &x = r.x(), &w = r.y();
+    const Sizes s = sizes(x.shape(), a);
+    if (s.rows * s.n * s.p == 0) return;
+    const bool tb = a.transpose_b;
+    const std::size_t length = w.size();
+    for (std::size_t b = 0, count = shape_size(head(g.shape(), r.lead())); b < count; ++b) {
+      const double* y_bar = g.data() + b * s.rows * s.p;
+      double* block = x_bar.data() + b * length + a.start;
+      if (tb) {
+        gemm(true, false, s.p, s.n, s.rows, y_bar, s.p, x.data(), s.n, block, true);  // Ȳᵀ X: (p, n)
+      } else {
+        gemm(true, false, s.n, s.p, s.rows, x.data(), s.n, y_bar, s.p, block, true);  // Xᵀ Ȳ: (n, p)
+      }
+    }
   }
 };
 
@@ -219,6 +234,12 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
 }
 Var matmul(const Var& a, const Var& b, bool transpose_a, bool transpose_b) {
   return record<op::MatMul>(Attrs{.transpose_a = transpose_a, .transpose_b = transpose_b}, a, b);
+}
+Tensor segment_matmul(const Tensor& x, const Tensor& w, std::size_t start, const Shape& shape, bool transpose_b) {
+  return eval<op::SegmentMatMul>(Attrs{.start = start, .shape = shape, .transpose_b = transpose_b}, x, w);
+}
+Var segment_matmul(const Var& x, const Var& w, std::size_t start, const Shape& shape, bool transpose_b) {
+  return record<op::SegmentMatMul>(Attrs{.start = start, .shape = shape, .transpose_b = transpose_b}, x, w);
 }
 Tensor transpose(const Tensor& a) { return eval<op::Transpose>({}, a); }
 Var transpose(const Var& a) { return record<op::Transpose>({}, a); }

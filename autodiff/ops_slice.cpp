@@ -65,9 +65,10 @@ struct Segment {
     return segment(d, r.attrs().start, r.attrs().shape);
   }
   // For the recorded sweep: the block's cotangent, flat, and where it starts (see assemble).
-  static Var vjp_piece(const Rule<Var>& r, int, const Var& g, std::size_t& start) {
+  static bool vjp_piece(const Rule<Var>& r, int, const Var& g, Var& piece, std::size_t& start) {
     start = r.attrs().start;
-    return reshape(g, {shape_size(r.attrs().shape)}, g.dim() - r.attrs().shape.size());
+    piece = g;  // assemble reads it flat
+    return true;
   }
   static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
     const std::size_t length = x_bar.shape().back(), size = shape_size(r.attrs().shape), start = r.attrs().start;
@@ -79,31 +80,41 @@ struct Segment {
   }
 };
 
-// Zeros of length `count` along the last axis with each piece added at its offset: the sum of
-// the pieces' embeddings in one op (how the recorded sweep gathers a flat vector's cotangent from
-// its segments). Piece i's cotangent is its segment of the output's.
+// Zeros (lead..., count) with each piece added at its offset along the last axis: the sum of the
+// pieces' embeddings in one op (how the recorded sweep gathers a flat vector's cotangent from its
+// segments). A piece is (lead..., any shape), its trailing axes read flat (a layer's (out, in)
+// block goes in as it is, uncopied). Piece i's cotangent is its segment of the output's.
 struct Assemble {
   static constexpr const char* name = "assemble";
   static Tensor value(In in, const Attrs& a) {
     if (in.size() == 0 || a.offsets.size() != in.size())
       throw Error(fmt::format("assemble: {} pieces for {} offsets", in.size(), a.offsets.size()));
-    const Shape lead = head(in[0].shape(), in[0].dim() - 1);
+    require_rank(name, in[0], a.lead);
+    const Shape lead = head(in[0].shape(), a.lead);
     Tensor out = Tensor::zeros(join_shapes(lead, {a.count}));
+    const std::size_t outer = shape_size(lead);
     for (std::uint32_t i = 0; i < in.size(); ++i) {
       const Tensor& piece = in[i];
-      if (piece.dim() != lead.size() + 1 || head(piece.shape(), lead.size()) != lead ||
-          a.offsets[i] + piece.shape().back() > a.count)
+      const std::size_t length = outer == 0 ? 0 : piece.size() / outer;
+      if (piece.dim() < a.lead || head(piece.shape(), a.lead) != lead || a.offsets[i] + length > a.count)
         throw Error(fmt::format("assemble: piece of shape {} at {} does not fit shape {}", to_string(piece.shape()),
                                 a.offsets[i], to_string(out.shape())));
-      add_along(piece, out, a.offsets[i], lead.size());
+      for (std::size_t o = 0; o < outer; ++o) {
+        const double* from = piece.data() + o * length;
+        double* to = out.data() + o * a.count + a.offsets[i];
+        for (std::size_t k = 0; k < length; ++k) to[k] += from[k];
+      }
     }
     return out;
   }
   template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
-    return segment(g, r.attrs().offsets[static_cast<std::size_t>(i)], {r.in_shape(static_cast<std::uint32_t>(i)).back()});
+    const Shape piece = tail(r.in_shape(static_cast<std::uint32_t>(i)), r.attrs().lead);
+    return segment(g, r.attrs().offsets[static_cast<std::size_t>(i)], piece);
   }
   template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
-    return embed(d, r.attrs().offsets[static_cast<std::size_t>(i)], r.attrs().count, -1);
+    const std::size_t lead = r.lead() + r.attrs().lead;
+    const T flat = reshape(d, {shape_size(tail(r.in_shape(static_cast<std::uint32_t>(i)), r.attrs().lead))}, lead);
+    return embed(flat, r.attrs().offsets[static_cast<std::size_t>(i)], r.attrs().count, -1);
   }
 };
 
@@ -234,10 +245,10 @@ Tensor segment(const Tensor& x, std::size_t start, const Shape& shape) {
 Var segment(const Var& x, std::size_t start, const Shape& shape) {
   return record<op::Segment>(Attrs{.start = start, .shape = shape}, x);
 }
-Var assemble(const std::vector<Var>& pieces, const Shape& offsets, std::size_t length) {
+Var assemble(const std::vector<Var>& pieces, const Shape& offsets, std::size_t length, std::size_t lead) {
   if (pieces.empty()) throw Error("assemble: needs at least one piece");
   return record_n<op::Assemble>(pieces.data(), static_cast<std::uint32_t>(pieces.size()),
-                                Attrs{.count = length, .offsets = offsets});
+                                Attrs{.count = length, .lead = lead, .offsets = offsets});
 }
 Tensor embed(const Tensor& x, std::size_t start, std::size_t length, std::int64_t axis) {
   return embed_any(x, start, length, axis);

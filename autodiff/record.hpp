@@ -10,8 +10,8 @@
 // `static constexpr bool differentiable = false` (zero derivative: no rules needed), or
 // `static void accumulate_vjp(const Rule<Tensor>&, int i, const Tensor& g, Tensor& x_bar)`, a
 // fast path that adds the VJP into the input's cotangent in place (slice, segment), or
-// `static Var vjp_piece(const Rule<Var>&, int i, const Var& g, std::size_t& start)`, which lets the
-// recorded sweep gather blocks of a flat vector into one `assemble` (segment).
+// `static bool vjp_piece(const Rule<Var>&, int i, const Var& g, Var& piece, std::size_t& start)`,
+// which lets the recorded sweep gather blocks of a flat vector into one `assemble` (segment).
 //
 // The rules are templates: with T = Tensor they compute numbers; with T = Var they record ops on
 // the tape, so a derivative is itself differentiable (higher order by composition).
@@ -122,7 +122,7 @@ constexpr auto accumulate_entry() {
 
 template <class Op>
 constexpr auto piece_entry() {
-  using Fn = Var (*)(const Rule<Var>&, int, const Var&, std::size_t&);
+  using Fn = bool (*)(const Rule<Var>&, int, const Var&, Var&, std::size_t&);
   if constexpr (requires { &Op::vjp_piece; }) {
     return static_cast<Fn>(&Op::vjp_piece);
   } else {

@@ -31,6 +31,7 @@ thread_local ThreadTapes tls;
 const bool allocator_tuned = [] {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+  mallopt(M_MXFAST, 0);
   return true;
 }();
 }  // namespace

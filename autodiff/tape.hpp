@@ -49,11 +49,12 @@ struct OpInfo {
   // Optional fast path of vjp_tensor: adds the VJP into the input's cotangent in place (slices
   // add into their range instead of building a full-size embedding first). nullptr: none.
   void (*accumulate_vjp)(const Rule<Tensor>&, int input, const Tensor& cotangent, Tensor& input_cotangent);
-  // Optional, for ops that read a block of their input's last axis (segment): the VJP before it
-  // is embedded, flattened along the last axis, and where it starts. The recorded sweep gathers
-  // all such pieces of one input into a single `assemble` op instead of an embedding and an add
-  // per piece. nullptr: none.
-  Var (*vjp_piece)(const Rule<Var>&, int input, const Var& cotangent, std::size_t& start);
+  // Optional, for ops that read a block of an input's last axis (segment, segment_matmul): the
+  // VJP before it is embedded, flattened along the last axis, and where it starts; false for an
+  // input that is not read as a block (its VJP is the usual one). The recorded sweep gathers all
+  // pieces of one input into a single `assemble` op instead of an embedding and an add per
+  // piece. nullptr: none.
+  bool (*vjp_piece)(const Rule<Var>&, int input, const Var& cotangent, Var& piece, std::size_t& start);
 };
 
 struct Node {

@@ -32,7 +32,7 @@ Tensor Tensor::empty(const Shape& shape) { return Tensor(Array::from_shape(shape
 Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0); }
 Tensor Tensor::full(const Shape& shape, double value) {
   Array a = Array::from_shape(shape);
-  a.fill(value);
+  std::fill_n(a.data(), a.size(), value);  // vectorized (xtensor's fill goes element by element)
   return Tensor(std::move(a));
 }
 Tensor Tensor::identity(std::size_t n) {

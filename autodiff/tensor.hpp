@@ -14,9 +14,11 @@
 
 #include <xtensor/xarray.hpp>
 
+#include "autodiff/storage.hpp"
+
 namespace autodiff {
 
-using Array = xt::xarray<double>;
+using Array = xt::xarray<double, xt::layout_type::row_major, RecyclingAllocator<double>>;
 using Shape = Array::shape_type;  // small vector of sizes: no heap allocation for rank <= 4
 
 // Every error the library raises on bad input (shapes, dead variables, misuse of a transform).

@@ -49,7 +49,8 @@ double Dense::bias_multiplier() const {
 }
 
 Var Dense::forward(const Var& w, const Var& h) const {
-  Var z = ad::matmul(h, view(w, weight_), false, true);  // H Wᵀ: W is (out, in)
+  // H Wᵀ with W (out, in) read in place from w
+  Var z = ad::segment_matmul(h, w, weight_.offset, weight_.shape, true);
   if (weight_multiplier() != 1.0) z = ad::scale(z, weight_multiplier());
   if (config_.bias) {
     const Var b = view(w, bias_);

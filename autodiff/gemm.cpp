@@ -1,0 +1,136 @@
+#include "autodiff/gemm.hpp"
+
+#include <cblas.h>
+
+#include <cstring>
+#include <vector>
+
+namespace autodiff::detail {
+namespace {
+
+// Four doubles in one vector register (GCC/Clang vector extension; without AVX the compiler
+// splits it into two SSE halves).
+typedef double Vec4 __attribute__((vector_size(32)));
+
+Vec4 load4(const double* p) {
+  Vec4 v;
+  std::memcpy(&v, p, sizeof v);  // an unaligned load
+  return v;
+}
+void store4(double* p, Vec4 v) { std::memcpy(p, &v, sizeof v); }
+
+void write(double* c, double value, bool accumulate) { *c = accumulate ? *c + value : value; }
+
+// C[i0 .. i0+MR, :] = op(A)[i0 .. i0+MR, :] B: MR rows of C, 8 columns at a time, kept in
+// registers while k runs over B's rows (each row of B is loaded once for all MR rows of C).
+template <bool TransposeA, std::size_t MR>
+void rows_times_b(std::size_t i0, std::size_t p, std::size_t n, const double* A, std::size_t lda, const double* B,
+                  std::size_t ldb, double* C, bool accumulate) {
+  const auto a = [&](std::size_t r, std::size_t k) { return TransposeA ? A[k * lda + i0 + r] : A[(i0 + r) * lda + k]; };
+  std::size_t j = 0;
+  for (; j + 8 <= p; j += 8) {
+    Vec4 lo[MR] = {}, hi[MR] = {};
+    for (std::size_t k = 0; k < n; ++k) {
+      const Vec4 b_lo = load4(B + k * ldb + j), b_hi = load4(B + k * ldb + j + 4);
+      for (std::size_t r = 0; r < MR; ++r) {
+        const double ar = a(r, k);
+        lo[r] += ar * b_lo;
+        hi[r] += ar * b_hi;
+      }
+    }
+    for (std::size_t r = 0; r < MR; ++r) {
+      double* c = C + (i0 + r) * p + j;
+      if (accumulate) {
+        lo[r] += load4(c);
+        hi[r] += load4(c + 4);
+      }
+      store4(c, lo[r]);
+      store4(c + 4, hi[r]);
+    }
+  }
+  for (; j < p; ++j) {  // the last p mod 8 columns
+    double sums[MR] = {};
+    for (std::size_t k = 0; k < n; ++k)
+      for (std::size_t r = 0; r < MR; ++r) sums[r] += a(r, k) * B[k * ldb + j];
+    for (std::size_t r = 0; r < MR; ++r) write(C + (i0 + r) * p + j, sums[r], accumulate);
+  }
+}
+
+// C[i0 .. i0+MR, j0 .. j0+NR] = A Bᵀ there: MR × NR dot products of rows of A with rows of B,
+// four terms per step in vector lanes, added across lanes at the end.
+template <std::size_t MR, std::size_t NR>
+void dot_block(std::size_t i0, std::size_t j0, std::size_t p, std::size_t n, const double* A, std::size_t lda,
+               const double* B, std::size_t ldb, double* C, bool accumulate) {
+  Vec4 lanes[MR][NR];
+  for (auto& row : lanes)
+    for (Vec4& v : row) v = Vec4{0.0, 0.0, 0.0, 0.0};  // element by element: kept in registers
+  std::size_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    Vec4 b[NR];
+    for (std::size_t c = 0; c < NR; ++c) b[c] = load4(B + (j0 + c) * ldb + k);
+    for (std::size_t r = 0; r < MR; ++r) {
+      const Vec4 ar = load4(A + (i0 + r) * lda + k);
+      for (std::size_t c = 0; c < NR; ++c) lanes[r][c] += ar * b[c];
+    }
+  }
+  for (std::size_t r = 0; r < MR; ++r)
+    for (std::size_t c = 0; c < NR; ++c) {
+      const Vec4 v = lanes[r][c];
+      double sum = (v[0] + v[1]) + (v[2] + v[3]);
+      for (std::size_t kk = k; kk < n; ++kk) sum += A[(i0 + r) * lda + kk] * B[(j0 + c) * ldb + kk];
+      write(C + (i0 + r) * p + j0 + c, sum, accumulate);
+    }
+}
+
+template <std::size_t MR>
+void rows_times_bt(std::size_t i0, std::size_t p, std::size_t n, const double* A, std::size_t lda, const double* B,
+                   std::size_t ldb, double* C, bool accumulate) {
+  std::size_t j = 0;
+  for (; j + 4 <= p; j += 4) dot_block<MR, 4>(i0, j, p, n, A, lda, B, ldb, C, accumulate);
+  for (; j < p; ++j) dot_block<MR, 1>(i0, j, p, n, A, lda, B, ldb, C, accumulate);
+}
+
+// Every row of C: Block rows at a time, then two, then one, by kernel.template operator()<MR>(i0).
+template <std::size_t Block, class Kernel>
+void by_row_blocks(std::size_t rows, const Kernel& kernel) {
+  std::size_t i = 0;
+  for (; i + Block <= rows; i += Block) kernel.template operator()<Block>(i);
+  if constexpr (Block > 2)
+    for (; i + 2 <= rows; i += 2) kernel.template operator()<2>(i);
+  for (; i < rows; ++i) kernel.template operator()<1>(i);
+}
+
+constexpr std::size_t kSmallProduct = 1 << 15;  // rows · p · n up to this: our kernels
+
+}  // namespace
+
+void gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* A, std::size_t lda,
+          const double* B, std::size_t ldb, double* C, bool accumulate) {
+  // Aᵀ Bᵀ is rare (no rule of ours asks for it): OpenBLAS, like every large product.
+  if (rows * p * n > kSmallProduct || (ta && tb)) {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                static_cast<int>(rows), static_cast<int>(p), static_cast<int>(n), 1.0, A, static_cast<int>(lda), B,
+                static_cast<int>(ldb), accumulate ? 1.0 : 0.0, C, static_cast<int>(p));
+    return;
+  }
+  if (tb && n < 4) {  // dot products too short for vector lanes: transpose B (n × p, small) instead
+    std::vector<double> b_t(n * p);
+    for (std::size_t j = 0; j < p; ++j)
+      for (std::size_t k = 0; k < n; ++k) b_t[k * p + j] = B[j * ldb + k];
+    return gemm(ta, false, rows, p, n, A, lda, b_t.data(), p, C, accumulate);
+  }
+  // Blocks of 4 × 8 and 2 × 4 keep eight vector accumulators in registers.
+  if (tb)
+    return by_row_blocks<2>(rows, [&]<std::size_t MR>(std::size_t i) {
+      rows_times_bt<MR>(i, p, n, A, lda, B, ldb, C, accumulate);
+    });
+  if (ta)
+    return by_row_blocks<4>(rows, [&]<std::size_t MR>(std::size_t i) {
+      rows_times_b<true, MR>(i, p, n, A, lda, B, ldb, C, accumulate);
+    });
+  by_row_blocks<4>(rows, [&]<std::size_t MR>(std::size_t i) {
+    rows_times_b<false, MR>(i, p, n, A, lda, B, ldb, C, accumulate);
+  });
+}
+
+}  // namespace autodiff::detail
