@@ -93,10 +93,18 @@ class Cotangents {
   std::unordered_map<std::uint32_t, Shape> offsets_;  // recorded sweeps only
 };
 
+// gradient_tangent's shortcut: the tangent of a flat input's cotangent, summed from its pieces'
+// tangents (op.piece_tangent) instead of recording the pieces.
+struct TangentOnly {
+  std::uint32_t input;
+  Tensor sum;
+};
+
 // The reverse sweep, for numbers (T = Tensor) or recorded ops (T = Var). Nodes are visited by
 // decreasing index: a node's cotangent is complete once every later node has been processed.
 template <class T>
-std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, const Shape& batch) {
+std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, const Shape& batch,
+                     TangentOnly* tangent_only = nullptr) {
   Tape& tape = output.tape();
   for (const Var& x : inputs) {
     tape.check(x, "backward");
@@ -138,8 +146,16 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
         }
         term = op.vjp_tensor(rule, static_cast<int>(i), g);
       } else {
-        Var piece;
         std::size_t start = 0;
+        if (tangent_only != nullptr && in == tangent_only->input && op.piece_tangent != nullptr) {
+          Tensor tangent;
+          if (op.piece_tangent(rule, static_cast<int>(i), g, tangent, start)) {
+            double* sum = tangent_only->sum.data() + start;
+            for (std::size_t e = 0; e < tangent.size(); ++e) sum[e] += tangent.flat(e);
+            continue;
+          }
+        }
+        Var piece;
         if (op.vjp_piece != nullptr && op.vjp_piece(rule, static_cast<int>(i), g, piece, start)) {
           cotangents.add_piece(in, std::move(piece), start);  // a block of `in`: joined with the others later
           continue;
@@ -194,6 +210,20 @@ Tensor gradient(const Var& y, const Var& x) {
 Var gradient_var(const Var& y, const Var& x) {
   require_scalar(y, "gradient");
   return backward_graph(y, {x}, y.tape().constant(Tensor::ones(y.shape())))[0];
+}
+
+Tensor gradient_tangent(const Var& y, const Var& x) {
+  require_scalar(y, "gradient");
+  Tape& tape = y.tape();
+  tape.check(x, "gradient_tangent");
+  // Pieces are blocks of a flat vector; with a batch of tangents, the plain way.
+  const bool shortcut = x.dim() == 1 && tape.tangent_batch().empty();
+  TangentOnly pieces{x.index(), Tensor::zeros(x.shape())};
+  const Var rest = sweep<Var>(y, {x}, tape.constant(Tensor::ones(y.shape())), {}, shortcut ? &pieces : nullptr)[0];
+  if (!rest.has_tangent()) return shortcut ? pieces.sum : Tensor::zeros(join_shapes(tape.tangent_batch(), x.shape()));
+  if (!shortcut) return rest.tangent();
+  pieces.sum += rest.tangent();  // the routes that were not pieces
+  return pieces.sum;
 }
 
 }  // namespace autodiff

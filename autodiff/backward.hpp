@@ -22,5 +22,9 @@ std::vector<Var> backward_graph(const Var& output, const std::vector<Var>& input
 Tensor gradient(const Var& y, const Var& x);
 // ∇ₓ y as a Var on the tape (differentiable).
 Var gradient_var(const Var& y, const Var& x);
+// The tangent of ∇ₓ y (forward-over-reverse: ∇²y·ẋ for a one-element y), equal to
+// gradient_var(y, x).tangent() but without forming the gradient's own value where the ops allow:
+// layers' weight blocks give their tangent alone (op.piece_tangent). What hvp uses.
+Tensor gradient_tangent(const Var& y, const Var& x);
 
 }  // namespace autodiff

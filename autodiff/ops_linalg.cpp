@@ -123,12 +123,16 @@ struct SegmentMatMul {
     gemm(false, a.transpose_b, s.rows, s.p, s.n, x.data(), s.n, w.data() + a.start, a.shape[1], out.data(), false);
     return out;
   }
-  // B̄, (batch..., shape): the cotangent of the block of w.
+  // B̄, (batch..., shape): the cotangent of the block of w, from X (x_shape, no batch) and Ȳ.
+  template <class T>
+  static T block_cotangent(const T& x, const T& g, const Shape& x_shape, const Attrs& a, std::size_t lead) {
+    const Sizes s = sizes(x_shape, a);
+    const T x_rows = reshape(x, {s.rows, s.n});
+    const T y_bar = reshape(g, {s.rows, s.p}, lead);
+    return a.transpose_b ? matmul(y_bar, x_rows, true, false) : matmul(x_rows, y_bar, true, false);
+  }
   template <class T> static T block_cotangent(const Rule<T>& r, const T& g) {
-    const Sizes s = sizes(r.in_shape(0), r.attrs());
-    const T x = reshape(r.x(), {s.rows, s.n});
-    const T y_bar = reshape(g, {s.rows, s.p}, r.lead());
-    return r.attrs().transpose_b ? matmul(y_bar, x, true, false) : matmul(x, y_bar, true, false);
+    return block_cotangent(r.x(), g, r.in_shape(0), r.attrs(), r.lead());
   }
   template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
     const Attrs& a = r.attrs();
@@ -149,6 +153,25 @@ struct SegmentMatMul {
     if (i == 0) return false;  // X is not a block
     start = r.attrs().start;
     piece = block_cotangent(r, g);
+    return true;
+  }
+  // B̄ is bilinear in (X, Ȳ): its tangent is B̄(Ẋ, Ȳ) + B̄(X, Ẏ̄), with no GEMM for B̄ itself.
+  static bool piece_tangent(const Rule<Var>& r, int i, const Var& g, Tensor& tangent, std::size_t& start) {
+    if (i == 0) return false;
+    start = r.attrs().start;
+    const Var x = r.x();
+    const Shape& x_shape = x.shape();
+    const bool dg = g.has_tangent(), dx = x.has_tangent();
+    if (dg) tangent = block_cotangent(x.value(), g.tangent(), x_shape, r.attrs(), 0);
+    if (dx) {
+      Tensor term = block_cotangent(x.tangent(), g.value(), x_shape, r.attrs(), 0);
+      if (dg) {
+        tangent += term;
+      } else {
+        tangent = std::move(term);
+      }
+    }
+    if (!dg && !dx) tangent = Tensor::zeros(r.attrs().shape);
     return true;
   }
   // w̄[b, start : start + size] += B̄ for each batch element b, in place. X̄ (activations, small)

@@ -70,6 +70,11 @@ struct Segment {
     piece = g;  // assemble reads it flat
     return true;
   }
+  static bool piece_tangent(const Rule<Var>& r, int, const Var& g, Tensor& tangent, std::size_t& start) {
+    start = r.attrs().start;
+    tangent = g.has_tangent() ? g.tangent() : Tensor::zeros(g.shape());
+    return true;
+  }
   static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
     const std::size_t length = x_bar.shape().back(), size = shape_size(r.attrs().shape), start = r.attrs().start;
     for (std::size_t o = 0, outer = x_bar.size() / length; o < outer; ++o) {

@@ -11,7 +11,9 @@
 // `static void accumulate_vjp(const Rule<Tensor>&, int i, const Tensor& g, Tensor& x_bar)`, a
 // fast path that adds the VJP into the input's cotangent in place (slice, segment), or
 // `static bool vjp_piece(const Rule<Var>&, int i, const Var& g, Var& piece, std::size_t& start)`,
-// which lets the recorded sweep gather blocks of a flat vector into one `assemble` (segment).
+// which lets the recorded sweep gather blocks of a flat vector into one `assemble` (segment), and
+// with it `static bool piece_tangent(const Rule<Var>&, int i, const Var& g, Tensor& t, std::size_t&
+// start)`, the piece's tangent alone (what hvp needs).
 //
 // The rules are templates: with T = Tensor they compute numbers; with T = Var they record ops on
 // the tape, so a derivative is itself differentiable (higher order by composition).
@@ -80,7 +82,9 @@ class Rule {
  private:
   const Tape& tape_;
   xt::svector<std::uint32_t, 4> inputs_;  // a copy: the tape's edge list may grow meanwhile
-  Attrs attrs_;  // a copy: recording during a Var-mode rule may move the tape's nodes
+  // Var-mode rules record, which may move the tape's nodes: they keep a copy. Tensor-mode rules
+  // record nothing, so a reference is safe (and saves a copy per node per sweep).
+  std::conditional_t<std::is_same_v<T, Tensor>, const Attrs&, Attrs> attrs_;
   const Tensor& out_value_;
   std::uint32_t out_index_;
   const Shape& batch_;
@@ -131,12 +135,22 @@ constexpr auto piece_entry() {
 }
 
 template <class Op>
+constexpr auto piece_tangent_entry() {
+  using Fn = bool (*)(const Rule<Var>&, int, const Var&, Tensor&, std::size_t&);
+  if constexpr (requires { &Op::piece_tangent; }) {
+    return static_cast<Fn>(&Op::piece_tangent);
+  } else {
+    return static_cast<Fn>(nullptr);
+  }
+}
+
+template <class Op>
 constexpr OpInfo make_info() {
   if constexpr (differentiable<Op>()) {
     return {Op::name,           true, broadcasts<Op>(), &vjp_entry<Op, Tensor>, &vjp_entry<Op, Var>,
-            accumulate_entry<Op>(), piece_entry<Op>()};
+            accumulate_entry<Op>(), piece_entry<Op>(), piece_tangent_entry<Op>()};
   } else {
-    return {Op::name, false, false, nullptr, nullptr, nullptr, nullptr};
+    return {Op::name, false, false, nullptr, nullptr, nullptr, nullptr, nullptr};
   }
 }
 template <class Op>

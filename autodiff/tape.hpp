@@ -55,6 +55,10 @@ struct OpInfo {
   // pieces of one input into a single `assemble` op instead of an embedding and an add per
   // piece. nullptr: none.
   bool (*vjp_piece)(const Rule<Var>&, int input, const Var& cotangent, Var& piece, std::size_t& start);
+  // Optional, with vjp_piece: that piece's tangent alone, without recording the piece (an HVP
+  // reads only the gradient's tangent, so the gradient's own value need not be formed). Called
+  // only without batches. false: not a block. nullptr: none.
+  bool (*piece_tangent)(const Rule<Var>&, int input, const Var& cotangent, Tensor& tangent, std::size_t& start);
 };
 
 struct Node {

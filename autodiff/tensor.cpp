@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <ostream>
 #include <sstream>
 
@@ -27,7 +28,11 @@ Shape join_shapes(Shape a, const Shape& b) {
   return a;
 }
 
-Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.0); }
+Tensor Tensor::zeros(const Shape& shape) {
+  Array a = Array::from_shape(shape);
+  std::memset(a.data(), 0, a.size() * sizeof(double));  // all-zero bytes are +0.0
+  return Tensor(std::move(a));
+}
 Tensor Tensor::empty(const Shape& shape) { return Tensor(Array::from_shape(shape)); }
 Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0); }
 Tensor Tensor::full(const Shape& shape, double value) {

@@ -105,8 +105,7 @@ Tensor hvp(F&& f, const Tensor& x, const Tensor& v) {
   const Var X = scope.tape().variable(x, v);
   const Var y = f(X);
   detail::require_one_element(y, "hvp");
-  const Var g = gradient_var(y, X);  // recorded, so it carries the tangent ∇²f v
-  return g.has_tangent() ? g.tangent() : Tensor::zeros(x.shape());
+  return gradient_tangent(y, X);  // the gradient's tangent ∇²f v (its value is never formed)
 }
 
 template <class F>

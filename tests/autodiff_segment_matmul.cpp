@@ -189,3 +189,46 @@ TEST_CASE("tensor storage: aligned, reused, and freed from any thread", "[tensor
   from_thread.reset();  // freed here, into this thread's lists
   CHECK(Tensor::ones({5000}).flat(4999) == 1.0);
 }
+
+TEST_CASE("gradient_tangent: the recorded gradient's tangent, without forming the gradient", "[transforms][hvp]") {
+  // A two-layer net on a flat w (weight blocks through segment_matmul, biases through segment)
+  // plus a term that reads w directly, so some of w̄ comes by routes that are not pieces.
+  const Tensor x = uniform({5, 3}, 11), w0 = uniform({3 * 4 + 4 + 4 * 2}, 12), v = uniform(w0.shape(), 13);
+  const auto f = [&](const Var& w) {
+    const Var h = tanh(segment_matmul(Var(x), w, 0, {4, 3}, true) + segment(w, 12, {4}));
+    const Var out = segment_matmul(h, w, 16, {4, 2}, false);
+    return sum(square(out)) + sum(sin(w));
+  };
+  const auto via_graph = [&](const Tensor& at, const Tensor& dir) {
+    TapeScope scope;
+    const Var w = scope.tape().variable(at, dir);
+    return gradient_var(f(w), w).tangent();
+  };
+  const auto shortcut = [&](const Tensor& at, const Tensor& dir) {
+    TapeScope scope;
+    const Var w = scope.tape().variable(at, dir);
+    return gradient_tangent(f(w), w);
+  };
+  CHECK(rel_error(shortcut(w0, v), via_graph(w0, v)) < 1e-12);
+  CHECK(rel_error(hvp(f, w0, v), via_graph(w0, v)) < 1e-12);
+  const Tensor H = hessian(f, w0);
+  CHECK(rel_error(hvp(f, w0, v), matmul(H, v)) < 1e-12);
+  // With a batch of tangents it takes the plain route: columns of the Hessian.
+  {
+    TapeScope scope;
+    scope.tape().set_tangent_batch({w0.size()});
+    Tensor eye = Tensor::zeros({w0.size(), w0.size()});
+    for (std::size_t i = 0; i < w0.size(); ++i) eye(i, i) = 1.0;
+    const Var w = scope.tape().variable(w0, eye);
+    CHECK(rel_error(gradient_tangent(f(w), w), H) < 1e-12);
+  }
+  // An input that does not reach the output: zeros.
+  {
+    TapeScope scope;
+    const Var w = scope.tape().variable(w0, v);
+    const Var unrelated = scope.tape().variable(w0, v);
+    const Tensor t = gradient_tangent(f(w), unrelated);
+    CHECK(t.shape() == w0.shape());
+    CHECK(rel_error(t, Tensor::zeros(w0.shape())) == 0.0);
+  }
+}
