@@ -1,6 +1,5 @@
 #include "ntk/empirical.hpp"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -119,16 +118,10 @@ struct LayerTraces {
   std::vector<Tensor> sensitivities;
 };
 
-// C = s · A op(W) for a layer's weight block W (rows × cols) read in place from w: no copy.
+// s · A op(W) for a layer's weight block W, read in place from w (no copy).
 Tensor times_weight(const Tensor& a, const Tensor& w, const nn::ParamBlock& block, bool transpose, double s) {
-  const std::size_t rows = block.shape[0], cols = block.shape[1];
-  const std::size_t m = a.shape()[0], n = transpose ? rows : cols, k = a.shape()[1];
-  Tensor c = Tensor::zeros({m, n});
-  if (m == 0 || n == 0 || k == 0) return c;
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, transpose ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), s, a.data(), static_cast<int>(k), w.data() + block.offset,
-              static_cast<int>(cols), 0.0, c.data(), static_cast<int>(n));
-  return c;
+  const Tensor product = ad::segment_matmul(a, w, block.offset, block.shape, transpose);
+  return s == 1.0 ? product : ad::scale(product, s);
 }
 
 LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
