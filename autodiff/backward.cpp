@@ -220,10 +220,9 @@ Tensor gradient_tangent(const Var& y, const Var& x) {
   const bool shortcut = x.dim() == 1 && tape.tangent_batch().empty();
   TangentOnly pieces{x.index(), Tensor::zeros(x.shape())};
   const Var rest = sweep<Var>(y, {x}, tape.constant(Tensor::ones(y.shape())), {}, shortcut ? &pieces : nullptr)[0];
-  if (!rest.has_tangent()) return shortcut ? pieces.sum : Tensor::zeros(join_shapes(tape.tangent_batch(), x.shape()));
-  if (!shortcut) return rest.tangent();
-  pieces.sum += rest.tangent();  // the routes that were not pieces
-  return pieces.sum;
+  if (!shortcut) return rest.has_tangent() ? rest.tangent() : Tensor::zeros(join_shapes(tape.tangent_batch(), x.shape()));
+  if (rest.has_tangent()) pieces.sum += rest.tangent();  // the routes that were not pieces
+  return std::move(pieces.sum);
 }
 
 }  // namespace autodiff

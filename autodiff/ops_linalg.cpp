@@ -126,10 +126,12 @@ struct SegmentMatMul {
   // B̄, (batch..., shape): the cotangent of the block of w, from X (x_shape, no batch) and Ȳ.
   template <class T>
   static T block_cotangent(const T& x, const T& g, const Shape& x_shape, const Attrs& a, std::size_t lead) {
+    const auto product = [&](const T& x_rows, const T& y_bar) {
+      return a.transpose_b ? matmul(y_bar, x_rows, true, false) : matmul(x_rows, y_bar, true, false);
+    };
+    if (x_shape.size() == 2) return product(x, g);  // already matrices: no reshape (a copy, on tensors)
     const Sizes s = sizes(x_shape, a);
-    const T x_rows = reshape(x, {s.rows, s.n});
-    const T y_bar = reshape(g, {s.rows, s.p}, lead);
-    return a.transpose_b ? matmul(y_bar, x_rows, true, false) : matmul(x_rows, y_bar, true, false);
+    return product(reshape(x, {s.rows, s.n}), reshape(g, {s.rows, s.p}, lead));
   }
   template <class T> static T block_cotangent(const Rule<T>& r, const T& g) {
     return block_cotangent(r.x(), g, r.in_shape(0), r.attrs(), r.lead());

@@ -171,7 +171,8 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
   const nn::MLP& mlp = *net.mlp;
   const std::size_t k = mlp.output_dim(), n1 = x1.shape()[0], n2 = x2.shape()[0];
   const LayerTraces t1 = trace_mlp(mlp, w, x1);
-  const LayerTraces t2 = same ? t1 : trace_mlp(mlp, w, x2);
+  const LayerTraces other = same ? LayerTraces{} : trace_mlp(mlp, w, x2);
+  const LayerTraces& t2 = same ? t1 : other;  // not a copy of t1 (megabytes)
   const std::size_t rows = traced ? n1 : n1 * k, cols = traced ? n2 : n2 * k;
   Tensor theta = Tensor::zeros({rows, cols});
   for (std::size_t l = 0; l < mlp.layers().size(); ++l) {
