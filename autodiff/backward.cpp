@@ -1,6 +1,7 @@
 #include "autodiff/backward.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -29,56 +30,52 @@ template <class T>
 class Cotangents {
  public:
   Cotangents(Tape& tape, std::uint32_t lowest, std::uint32_t top, const Shape& batch)
-      : tape_(tape), lowest_(lowest), batch_(batch), values_(top + 1 - lowest), present_(top + 1 - lowest, 0) {
+      : tape_(tape), lowest_(lowest), batch_(batch), values_(top + 1 - lowest) {
     if constexpr (std::is_same_v<T, Var>) pieces_.resize(top + 1 - lowest);
   }
 
   bool has(std::uint32_t node) {
     gather(node);
-    return present_[node - lowest_] != 0;
+    return slot(node).has_value();
   }
   T& at(std::uint32_t node) {
     gather(node);
-    return values_[node - lowest_];
+    return *slot(node);
   }
   void add(std::uint32_t node, T term) {
-    T& total = values_[node - lowest_];
-    if (!present_[node - lowest_]) {
+    std::optional<T>& total = slot(node);
+    if (!total) {
       total = std::move(term);
-      present_[node - lowest_] = 1;
     } else if constexpr (std::is_same_v<T, Tensor>) {
-      total += term;
+      *total += term;
     } else {
-      total = autodiff::add(total, term);
+      *total = autodiff::add(*total, term);
     }
   }
   // The cotangent itself, zero-initialized if absent, to add into in place (Tensor sweeps).
   T& accumulator(std::uint32_t node) {
-    if (!present_[node - lowest_]) {
-      values_[node - lowest_] = zeros_like<T>(tape_, full_shape(node));
-      present_[node - lowest_] = 1;
-    }
-    return values_[node - lowest_];
+    std::optional<T>& total = slot(node);
+    if (!total) total = zeros_like<T>(tape_, join_shapes(batch_, tape_.node(node).value.shape()));
+    return *total;
   }
   void add_piece(std::uint32_t node, Var piece, std::size_t start) {
     pieces_[node - lowest_].push_back(std::move(piece));
     offsets_[node].push_back(start);
   }
-  Shape full_shape(std::uint32_t node) const { return join_shapes(batch_, tape_.node(node).value.shape()); }
 
  private:
+  std::optional<T>& slot(std::uint32_t node) { return values_[node - lowest_]; }
   void gather(std::uint32_t node) {
     if constexpr (std::is_same_v<T, Var>) {
       std::vector<Var>& pieces = pieces_[node - lowest_];
       if (pieces.empty()) return;
       Shape offsets = offsets_[node];
-      if (present_[node - lowest_]) {  // what came by other routes joins as one more piece
-        pieces.push_back(values_[node - lowest_]);
+      if (slot(node)) {  // what came by other routes joins as one more piece
+        pieces.push_back(*slot(node));
         offsets.push_back(0);
       }
       const std::size_t length = tape_.node(node).value.shape().back();
-      values_[node - lowest_] = autodiff::assemble(pieces, offsets, length, batch_.size());
-      present_[node - lowest_] = 1;
+      slot(node) = autodiff::assemble(pieces, offsets, length, batch_.size());
       pieces.clear();
       offsets_.erase(node);
     }
@@ -87,8 +84,7 @@ class Cotangents {
   Tape& tape_;
   std::uint32_t lowest_;
   const Shape& batch_;
-  std::vector<T> values_;
-  std::vector<char> present_;
+  std::vector<std::optional<T>> values_;  // empty: no contribution yet (no tensor is built for it)
   std::vector<std::vector<Var>> pieces_;             // recorded sweeps only
   std::unordered_map<std::uint32_t, Shape> offsets_;  // recorded sweeps only
 };
@@ -162,8 +158,12 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
         }
         term = op.vjp_var(rule, static_cast<int>(i), g);
       }
-      const Shape in_shape = tape.node(in).value.shape();
-      if (term.shape() != with_batch(batch, in_shape)) term = sum_to(term, in_shape, batch.size());
+      const Shape& in_shape = tape.node(in).value.shape();
+      const Shape& got = term.shape();
+      const bool same_shape = got.size() == batch.size() + in_shape.size() &&
+                              std::equal(batch.begin(), batch.end(), got.begin()) &&
+                              std::equal(in_shape.begin(), in_shape.end(), got.begin() + batch.size());
+      if (!same_shape) term = sum_to(term, Shape(in_shape), batch.size());  // a copy: recording may move nodes
       cotangents.add(in, std::move(term));
     }
   }
