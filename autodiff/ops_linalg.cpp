@@ -145,9 +145,12 @@ struct SegmentMatMul {
   template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
     const Attrs& a = r.attrs();
     if (i == 0) return segment_matmul(d, r.y(), a.start, a.shape, a.transpose_b);
-    const Sizes s = sizes(r.in_shape(0), a);
-    const T product = matmul(reshape(r.x(), {s.rows, s.n}), segment(d, a.start, a.shape), false, a.transpose_b);
-    Shape out_shape = r.in_shape(0);
+    const T block = segment(d, a.start, a.shape);  // (batch..., shape)
+    const Shape x_shape = r.in_shape(0);
+    if (x_shape.size() == 2) return matmul(r.x(), block, false, a.transpose_b);  // no reshape (a copy, on tensors)
+    const Sizes s = sizes(x_shape, a);
+    const T product = matmul(reshape(r.x(), {s.rows, s.n}), block, false, a.transpose_b);
+    Shape out_shape = x_shape;
     out_shape.back() = s.p;
     return reshape(product, out_shape, r.lead());
   }
