@@ -48,14 +48,17 @@ inline void copy_along(const Tensor& src, std::size_t from, Tensor& dst, std::si
   }
 }
 
+// to[o · to_stride + k] += from[o · length + k] for `rows` rows of `length`: a flat block added
+// into each row of a wider array (a segment's cotangent into a flat vector's, behind any batch).
+inline void add_rows(const double* from, std::size_t length, std::size_t rows, double* to, std::size_t to_stride) {
+  for (std::size_t o = 0; o < rows; ++o)
+    for (std::size_t k = 0; k < length; ++k) to[o * to_stride + k] += from[o * length + k];
+}
+
 // Adds `src` into positions [to, to + src's length) along the axis of dst.
 inline void add_along(const Tensor& src, Tensor& dst, std::size_t to, std::size_t axis) {
   const AxisView s(src.shape(), axis), d(dst.shape(), axis);
-  for (std::size_t o = 0; o < s.outer; ++o) {
-    const double* in = src.data() + o * s.length * s.inner;
-    double* out = dst.data() + (o * d.length + to) * d.inner;
-    for (std::size_t i = 0, n = s.length * s.inner; i < n; ++i) out[i] += in[i];
-  }
+  add_rows(src.data(), s.length * s.inner, s.outer, dst.data() + to * d.inner, d.length * d.inner);
 }
 
 }  // namespace autodiff::detail

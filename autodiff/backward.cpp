@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "autodiff/axes.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/record.hpp"
 
@@ -146,8 +147,7 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
         if (tangent_only != nullptr && in == tangent_only->input && op.piece_tangent != nullptr) {
           Tensor tangent;
           if (op.piece_tangent(rule, static_cast<int>(i), g, tangent, start)) {
-            double* sum = tangent_only->sum.data() + start;
-            for (std::size_t e = 0; e < tangent.size(); ++e) sum[e] += tangent.flat(e);
+            detail::add_rows(tangent.data(), tangent.size(), 1, tangent_only->sum.data() + start, 0);
             continue;
           }
         }

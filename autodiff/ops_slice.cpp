@@ -64,7 +64,7 @@ struct Segment {
   template <class T> static T jvp(const Rule<T>& r, int, const T& d) {
     return segment(d, r.attrs().start, r.attrs().shape);
   }
-  // For the recorded sweep: the block's cotangent, flat, and where it starts (see assemble).
+  // For the recorded sweep: the block's cotangent as it is, and where it starts (see assemble).
   static bool vjp_piece(const Rule<Var>& r, int, const Var& g, Var& piece, std::size_t& start) {
     start = r.attrs().start;
     piece = g;  // assemble reads it flat
@@ -76,12 +76,8 @@ struct Segment {
     return true;
   }
   static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
-    const std::size_t length = x_bar.shape().back(), size = shape_size(r.attrs().shape), start = r.attrs().start;
-    for (std::size_t o = 0, outer = x_bar.size() / length; o < outer; ++o) {
-      const double* in = g.data() + o * size;
-      double* out = x_bar.data() + o * length + start;
-      for (std::size_t i = 0; i < size; ++i) out[i] += in[i];
-    }
+    const std::size_t length = x_bar.shape().back(), size = shape_size(r.attrs().shape);
+    add_rows(g.data(), size, x_bar.size() / length, x_bar.data() + r.attrs().start, length);
   }
 };
 
@@ -104,11 +100,7 @@ struct Assemble {
       if (piece.dim() < a.lead || head(piece.shape(), a.lead) != lead || a.offsets[i] + length > a.count)
         throw Error(fmt::format("assemble: piece of shape {} at {} does not fit shape {}", to_string(piece.shape()),
                                 a.offsets[i], to_string(out.shape())));
-      for (std::size_t o = 0; o < outer; ++o) {
-        const double* from = piece.data() + o * length;
-        double* to = out.data() + o * a.count + a.offsets[i];
-        for (std::size_t k = 0; k < length; ++k) to[k] += from[k];
-      }
+      add_rows(piece.data(), length, outer, out.data() + a.offsets[i], a.count);
     }
     return out;
   }

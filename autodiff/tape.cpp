@@ -25,9 +25,12 @@ struct ThreadTapes {
 thread_local ThreadTapes tls;
 
 // Every op allocates its result, and a training step frees and allocates the same sizes again.
+// Tensors recycle their blocks (storage.hpp); what still comes from glibc (the largest blocks,
+// containers' small allocations) is tuned here, once per process, before the first tape exists.
 // glibc's defaults return freed memory above 128 KiB to the kernel and serve large blocks with
-// mmap, so each step paid page faults for fresh pages (a third of a small step's time). Keep
-// freed memory in the heap for reuse instead, once per process, before the first tape exists.
+// mmap, so each step paid page faults for fresh pages (a third of a small step's time): keep freed
+// memory in the heap instead. And without fast bins, a large request no longer first walks them
+// to consolidate what small frees left there.
 const bool allocator_tuned = [] {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
