@@ -184,6 +184,20 @@ TEST_CASE("tape: dump lists op names with input indices and shapes", "[engine][t
   CHECK_THAT(forward.tape().dump(), Contains("%1 = exp(%0)  [1]  grad  tangent\n"));
 }
 
+TEST_CASE("tape: a reshape to the shape a value already has records nothing", "[engine][tape]") {
+  TapeScope scope;
+  Tape& tape = scope.tape();
+  const Var x = tape.variable(Tensor{{1.0, 2.0}, {3.0, 4.0}});
+  const std::size_t before = tape.size();
+  const Var same = reshape(x, {2, 2});
+  CHECK(same.index() == x.index());  // the same node: no copy, no node
+  CHECK(tape.size() == before);
+  const Var flat = reshape(x, {4});
+  CHECK(tape.size() == before + 1);
+  CHECK(reshape(flat, {4}, 0).index() == flat.index());
+  CHECK(reshape(x, {2}, 1).index() == x.index());  // with leading axes kept
+}
+
 // ---- lifetimes: stale Vars throw, never UB ------------------------------------------------------
 
 TEST_CASE("tape: a Var from an ended TapeScope throws", "[engine][tape]") {
