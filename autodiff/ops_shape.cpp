@@ -12,7 +12,7 @@ namespace {
 using namespace detail;
 
 // Sums one axis, keeping it with length 1: the data is viewed as (outer, length, inner).
-Array sum_keep_axis(const Array& x, std::size_t axis) {
+Tensor sum_keep_axis(const Tensor& x, std::size_t axis) {
   const Shape& shape = x.shape();
   std::size_t outer = 1, inner = 1;
   for (std::size_t k = 0; k < axis; ++k) outer *= shape[k];
@@ -20,8 +20,7 @@ Array sum_keep_axis(const Array& x, std::size_t axis) {
   const std::size_t length = shape[axis];
   Shape out_shape = shape;
   out_shape[axis] = 1;
-  Array out = Array::from_shape(out_shape);
-  out.fill(0.0);
+  Tensor out = Tensor::zeros(out_shape);
   const double* in = x.data();
   double* o = out.data();
   for (std::size_t a = 0; a < outer; ++a)
@@ -47,9 +46,9 @@ struct Reshape {
     const Shape target = join_shapes(head(x.shape(), a.lead), a.shape);
     if (shape_size(target) != x.size())
       throw Error(fmt::format("reshape: cannot view shape {} as {}", to_string(x.shape()), to_string(target)));
-    Array out = x.xt();
+    Tensor out = x;
     out.reshape(target);
-    return Tensor(std::move(out));
+    return out;
   }
   template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
     const std::size_t lead = r.attrs().lead;
@@ -79,10 +78,10 @@ struct SumTo {
         throw Error(fmt::format("sum_to: cannot reduce shape {} to {}", to_string(rest), to_string(target)));
       axes.push_back(a.lead + extra + j);
     }
-    Array out = x.xt();
+    Tensor out = x;
     for (std::size_t axis : axes) out = sum_keep_axis(out, axis);
     out.reshape(join_shapes(head(x.shape(), a.lead), target));
-    return Tensor(std::move(out));
+    return out;
   }
   template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
     const std::size_t lead = r.attrs().lead;
@@ -131,11 +130,11 @@ struct SumAxis {
   static Tensor value(In in, const Attrs& a) {
     const Tensor& x = in[0];
     const std::size_t axis = position(a.axis, x.dim());
-    Array out = sum_keep_axis(x.xt(), axis);
+    Tensor out = sum_keep_axis(x, axis);
     Shape shape = x.shape();
     shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(axis));
     out.reshape(shape);
-    return Tensor(std::move(out));
+    return out;
   }
   template <class T> static T vjp(const Rule<T>& r, int, const T& g) {
     Shape kept = r.in_shape(0);

@@ -28,17 +28,26 @@ Shape join_shapes(Shape a, const Shape& b) {
   return a;
 }
 
-Tensor Tensor::zeros(const Shape& shape) {
-  Array a = Array::from_shape(shape);
-  std::memset(a.data(), 0, a.size() * sizeof(double));  // all-zero bytes are +0.0
-  return Tensor(std::move(a));
+Tensor::Tensor(const Array& array) : shape_(array.shape()), data_(array.size()) {
+  std::copy(array.begin(), array.end(), data_.begin());  // row-major order, whatever its layout
 }
-Tensor Tensor::empty(const Shape& shape) { return Tensor(Array::from_shape(shape)); }
+
+Tensor Tensor::empty(const Shape& shape) {
+  Tensor t;
+  t.shape_ = shape;
+  t.data_.resize(shape_size(shape));
+  return t;
+}
+Tensor Tensor::zeros(const Shape& shape) {
+  Tensor t = empty(shape);
+  std::memset(t.data(), 0, t.size() * sizeof(double));  // all-zero bytes are +0.0
+  return t;
+}
 Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0); }
 Tensor Tensor::full(const Shape& shape, double value) {
-  Array a = Array::from_shape(shape);
-  std::fill_n(a.data(), a.size(), value);  // vectorized (xtensor's fill goes element by element)
-  return Tensor(std::move(a));
+  Tensor t = empty(shape);
+  std::fill_n(t.data(), t.size(), value);
+  return t;
 }
 Tensor Tensor::identity(std::size_t n) {
   Tensor t = zeros({n, n});
@@ -64,6 +73,12 @@ Tensor& Tensor::operator+=(const Tensor& other) {
   const double* b = other.data();
   for (std::size_t i = 0, n = size(); i < n; ++i) a[i] += b[i];
   return *this;
+}
+
+void Tensor::reshape(const Shape& shape) {
+  if (shape_size(shape) != size())
+    throw Error(fmt::format("reshape: cannot view shape {} as {}", to_string(shape_), to_string(shape)));
+  shape_ = shape;
 }
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.xt(); }

@@ -24,7 +24,7 @@ SymmetricEigen symmetric_eigen(const Tensor& a, const char* what) {
     throw ad::Error(fmt::format("{}: the matrix is not symmetric (max |A - Aᵀ| = {:.3g})", what, asymmetry));
   if (n == 0) return {Tensor::zeros({0}), Tensor::zeros({0, 0})};
   auto [values, vectors] = xt::linalg::eigh(a.xt());
-  return {Tensor(ad::Array(values)), Tensor(ad::Array(vectors))};
+  return {Tensor(values), Tensor(vectors)};
 }
 
 }  // namespace ntk
