@@ -40,7 +40,7 @@ Tensor Tensor::empty(const Shape& shape) {
 }
 Tensor Tensor::zeros(const Shape& shape) {
   Tensor t = empty(shape);
-  std::memset(t.data(), 0, t.size() * sizeof(double));  // all-zero bytes are +0.0
+  if (t.size() > 0) std::memset(t.data(), 0, t.size() * sizeof(double));  // all-zero bytes are +0.0
   return t;
 }
 Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0); }
