@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <rapidcheck.h>
 #include <rapidcheck/catch.h>
 
@@ -221,7 +222,7 @@ Program resolve(const RawProgram& raw) {
         const Shape bshape = in.vb.whole ? sb : in.vb.shape;
         in.shape = autodiff::broadcast_shapes("resolve", sa, bshape);
         in.swap = (q / 2) % 2 == 1;
-        const std::string A = "v" + std::to_string(in.a), B = view_str(in.b, in.vb);
+        const std::string A = fmt::format("v{}", in.a), B = view_str(in.b, in.vb);  // not "v" + string: GCC 12 -Wrestrict false positive
         const std::string L = in.swap ? B : A, R = in.swap ? A : B;
         const double bl = in.swap ? bb : ba;  // bound of the left operand
         switch (in.kind) {
