@@ -71,9 +71,9 @@ class Tensor {
   double& flat(std::size_t i) { return data_[i]; }
   // Element at an index, as xtensor indexes: fewer indices than axes address the last axes.
   template <class... I>
-  double operator()(I... i) const { return data_[offset(std::array<std::size_t, sizeof...(I)>{static_cast<std::size_t>(i)...})]; }
+  double operator()(I... i) const { return data_[offset(index_of(i...))]; }
   template <class... I>
-  double& operator()(I... i) { return data_[offset(std::array<std::size_t, sizeof...(I)>{static_cast<std::size_t>(i)...})]; }
+  double& operator()(I... i) { return data_[offset(index_of(i...))]; }
   double item() const;  // the value of a one-element tensor
 
   // The same numbers as an xtensor expression (a view: valid while this tensor lives unchanged).
@@ -83,6 +83,8 @@ class Tensor {
   void reshape(const Shape& shape);         // the same numbers under a shape of the same size
 
  private:
+  template <class... I>
+  static std::array<std::size_t, sizeof...(I)> index_of(I... i) { return {static_cast<std::size_t>(i)...}; }
   template <std::size_t N>
   std::size_t offset(const std::array<std::size_t, N>& index) const {
     // As xtensor: missing leading indices are 0, extra leading ones are ignored.
