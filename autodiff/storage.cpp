@@ -1,5 +1,6 @@
 #include "autodiff/storage.hpp"
 
+#include <bit>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -15,10 +16,10 @@ constexpr std::size_t kDirect = kClasses;       // the "class" of a block that i
 constexpr std::size_t kKeepPerClass = 32;       // free blocks kept per class
 constexpr std::size_t kKeepBytes = 256u << 20;  // and at most this much memory in all, per thread
 
-std::size_t class_of(std::size_t bytes) {
-  std::size_t c = 0;
-  while (c < kClasses && (kSmallest << c) < bytes) ++c;
-  return c;
+std::size_t class_of(std::size_t bytes) {  // the smallest c with kSmallest << c >= bytes (kDirect past the last)
+  if (bytes <= kSmallest) return 0;
+  const std::size_t c = static_cast<std::size_t>(std::bit_width(bytes - 1)) - std::bit_width(kSmallest - 1);
+  return c < kClasses ? c : kDirect;
 }
 
 void* system_block(std::size_t bytes) {

@@ -11,6 +11,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/catch.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -171,9 +172,12 @@ TEST_CASE("assemble: pieces of any shape read flat, behind shared leading axes",
 }
 
 TEST_CASE("tensor storage: aligned, reused, and freed from any thread", "[tensor][storage]") {
-  for (std::size_t n : {0u, 1u, 3u, 8u, 100u, 1000u, 100000u}) {
-    const Tensor t = Tensor::zeros({n});
+  // Sizes at and just past the size classes' edges (64 bytes = 8 doubles, doubling): every element
+  // is written and read back (under valgrind, an overrun would show).
+  for (std::size_t n : {0u, 1u, 3u, 8u, 9u, 16u, 17u, 100u, 1000u, 100000u, 1u << 20, (1u << 20) + 1}) {
+    const Tensor t = Tensor::full({n}, 2.5);
     CHECK(reinterpret_cast<std::uintptr_t>(t.data()) % 32 == 0);  // xsimd's aligned loads
+    CHECK(std::all_of(t.data(), t.data() + n, [](double v) { return v == 2.5; }));
   }
   const double* first = nullptr;
   {
