@@ -1,6 +1,5 @@
 #include "ntk/empirical.hpp"
 
-
 #include <algorithm>
 #include <cmath>
 
@@ -120,8 +119,9 @@ struct LayerTraces {
 
 // s · A op(W) for a layer's weight block W, read in place from w (no copy).
 Tensor times_weight(const Tensor& a, const Tensor& w, const nn::ParamBlock& block, bool transpose, double s) {
-  const Tensor product = ad::segment_matmul(a, w, block.offset, block.shape, transpose);
-  return s == 1.0 ? product : ad::scale(product, s);
+  Tensor product = ad::segment_matmul(a, w, block.offset, block.shape, transpose);
+  if (s != 1.0) product = ad::scale(product, s);
+  return product;  // moved out, not copied (a ?: of a named tensor would copy it)
 }
 
 LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
