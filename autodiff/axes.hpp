@@ -48,17 +48,26 @@ inline void copy_along(const Tensor& src, std::size_t from, Tensor& dst, std::si
   }
 }
 
-// to[o · to_stride + k] += from[o · length + k] for `rows` rows of `length`: a flat block added
-// into each row of a wider array (a segment's cotangent into a flat vector's, behind any batch).
-inline void add_rows(const double* from, std::size_t length, std::size_t rows, double* to, std::size_t to_stride) {
-  for (std::size_t o = 0; o < rows; ++o)
-    for (std::size_t k = 0; k < length; ++k) to[o * to_stride + k] += from[o * length + k];
+// Copies `rows` runs of `length` numbers, times `scale`, into rows of `to` spaced `to_stride`
+// apart, or adds them there when `accumulate`.
+inline void write_rows(const double* from, std::size_t length, std::size_t rows, double* to, std::size_t to_stride,
+                       bool accumulate, double scale = 1.0) {
+  for (std::size_t o = 0; o < rows; ++o) {
+    const double* src = from + o * length;
+    double* dst = to + o * to_stride;
+    if (accumulate && scale == 1.0) {
+      for (std::size_t k = 0; k < length; ++k) dst[k] += src[k];
+    } else if (accumulate) {
+      for (std::size_t k = 0; k < length; ++k) dst[k] += scale * src[k];
+    } else if (scale == 1.0) {
+      std::copy(src, src + length, dst);
+    } else {
+      for (std::size_t k = 0; k < length; ++k) dst[k] = scale * src[k];
+    }
+  }
 }
-
-// Adds `src` into positions [to, to + src's length) along the axis of dst.
-inline void add_along(const Tensor& src, Tensor& dst, std::size_t to, std::size_t axis) {
-  const AxisView s(src.shape(), axis), d(dst.shape(), axis);
-  add_rows(src.data(), s.length * s.inner, s.outer, dst.data() + to * d.inner, d.length * d.inner);
+inline void add_rows(const double* from, std::size_t length, std::size_t rows, double* to, std::size_t to_stride) {
+  write_rows(from, length, rows, to, to_stride, true);
 }
 
 }  // namespace autodiff::detail

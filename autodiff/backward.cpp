@@ -1,11 +1,13 @@
 #include "autodiff/backward.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "autodiff/accumulator.hpp"
 #include "autodiff/axes.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/record.hpp"
@@ -25,49 +27,63 @@ T zeros_like(Tape& tape, const Shape& shape) {
 }
 
 // The cotangents of nodes lowest..top during a sweep. Contributions add up (fan-out); in the
-// recorded sweep, blocks of a flat vector (segments) are gathered as pieces and joined by one
-// `assemble` op when the vector's cotangent is first read.
+// numeric sweep ops may write their share in place (Accumulator); in the recorded sweep, blocks
+// of a flat vector (segments) are gathered as pieces and joined by one `assemble` op when the
+// vector's cotangent is first read.
 template <class T>
 class Cotangents {
+  static constexpr bool numeric = std::is_same_v<T, Tensor>;
+
  public:
   Cotangents(Tape& tape, std::uint32_t lowest, std::uint32_t top, const Shape& batch)
       : tape_(tape), lowest_(lowest), batch_(batch), values_(top + 1 - lowest) {
-    if constexpr (std::is_same_v<T, Var>) pieces_.resize(top + 1 - lowest);
+    if constexpr (!numeric) pieces_.resize(top + 1 - lowest);
   }
 
   bool has(std::uint32_t node) {
     gather(node);
-    return slot(node).has_value();
+    if constexpr (numeric) {
+      return !slot(node).empty();
+    } else {
+      return slot(node).has_value();
+    }
   }
   T& at(std::uint32_t node) {
     gather(node);
-    return *slot(node);
+    if constexpr (numeric) {
+      return slot(node).zeroed();
+    } else {
+      return *slot(node);
+    }
   }
   void add(std::uint32_t node, T term) {
-    std::optional<T>& total = slot(node);
-    if (!total) {
+    auto& total = slot(node);
+    if constexpr (numeric) {
+      total.add(std::move(term));
+    } else if (!total) {
       total = std::move(term);
-    } else if constexpr (std::is_same_v<T, Tensor>) {
-      *total += term;
     } else {
       *total = autodiff::add(*total, term);
     }
   }
-  // The cotangent itself, zero-initialized if absent, to add into in place (Tensor sweeps).
-  T& accumulator(std::uint32_t node) {
-    std::optional<T>& total = slot(node);
-    if (!total) total = zeros_like<T>(tape_, join_shapes(batch_, tape_.node(node).value.shape()));
-    return *total;
+  // The cotangent for an op to write its share into in place (numeric sweeps).
+  Accumulator& accumulator(std::uint32_t node) {
+    Accumulator& total = slot(node);
+    total.start(join_shapes(batch_, tape_.node(node).value.shape()));
+    return total;
   }
+  // Contributions to `node` go into `target` times `scale` (descend's step onto a variable).
+  void onto(std::uint32_t node, Tensor& target, double scale) { slot(node).start_onto(target, scale); }
   void add_piece(std::uint32_t node, Var piece, std::size_t start) {
     pieces_[node - lowest_].push_back(std::move(piece));
     offsets_[node].push_back(start);
   }
 
  private:
-  std::optional<T>& slot(std::uint32_t node) { return values_[node - lowest_]; }
+  using Slot = std::conditional_t<numeric, Accumulator, std::optional<T>>;
+  Slot& slot(std::uint32_t node) { return values_[node - lowest_]; }
   void gather(std::uint32_t node) {
-    if constexpr (std::is_same_v<T, Var>) {
+    if constexpr (!numeric) {
       std::vector<Var>& pieces = pieces_[node - lowest_];
       if (pieces.empty()) return;
       Shape offsets = offsets_[node];
@@ -85,8 +101,8 @@ class Cotangents {
   Tape& tape_;
   std::uint32_t lowest_;
   const Shape& batch_;
-  std::vector<std::optional<T>> values_;  // empty: no contribution yet (no tensor is built for it)
-  std::vector<std::vector<Var>> pieces_;             // recorded sweeps only
+  std::vector<Slot> values_;                          // empty: no contribution yet
+  std::vector<std::vector<Var>> pieces_;              // recorded sweeps only
   std::unordered_map<std::uint32_t, Shape> offsets_;  // recorded sweeps only
 };
 
@@ -97,11 +113,17 @@ struct TangentOnly {
   Tensor sum;
 };
 
+// descend's step: the cotangent of `input` goes onto its value, times −step.
+struct Descent {
+  std::uint32_t input;
+  double step;
+};
+
 // The reverse sweep, for numbers (T = Tensor) or recorded ops (T = Var). Nodes are visited by
 // decreasing index: a node's cotangent is complete once every later node has been processed.
 template <class T>
 std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, const Shape& batch,
-                     TangentOnly* tangent_only = nullptr) {
+                     TangentOnly* tangent_only = nullptr, const Descent* descent = nullptr) {
   Tape& tape = output.tape();
   for (const Var& x : inputs) {
     tape.check(x, "backward");
@@ -118,6 +140,9 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
 
   Cotangents<T> cotangents(tape, lowest, top, batch);
   cotangents.add(top, std::move(seed));
+  if constexpr (std::is_same_v<T, Tensor>) {
+    if (descent != nullptr) cotangents.onto(descent->input, tape.node(descent->input).value, -descent->step);
+  }
   std::vector<char> wanted(top + 1 - lowest, 0);  // requested inputs (maybe intermediates) keep theirs
   for (const Var& x : inputs)
     if (x.index() <= top) wanted[x.index() - lowest] = 1;
@@ -168,6 +193,7 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
     }
   }
 
+  if (descent != nullptr) return {};  // the step is taken; the input's "cotangent" is its new value
   std::vector<T> result;
   for (std::size_t j = 0; j < inputs.size(); ++j) {
     const Var& x = inputs[j];
@@ -188,6 +214,24 @@ void require_scalar(const Var& y, const char* what) {
     throw Error(fmt::format("{}: the output has shape {}; a gradient needs a one-element output (for others "
                             "give a cotangent: vjp / backward)",
                             what, to_string(y.shape())));
+}
+
+// Whether descend() may update x in place during the sweep: every op that reads x reads its own
+// block of it, disjoint from the others' blocks (a flat weight vector read by its layers).
+bool read_as_blocks(const Tape& tape, std::uint32_t x, std::uint32_t top) {
+  std::vector<std::pair<std::size_t, std::size_t>> blocks;
+  for (std::uint32_t k = x + 1; k <= top; ++k) {
+    const Node& n = tape.node(k);
+    for (std::uint32_t i = 0; i < n.n_inputs; ++i) {
+      if (tape.input(n, i) != x) continue;
+      if (n.op == nullptr || n.op->block_input != static_cast<int>(i)) return false;
+      blocks.emplace_back(n.attrs.start, n.attrs.start + shape_size(n.attrs.shape));
+    }
+  }
+  std::sort(blocks.begin(), blocks.end());
+  for (std::size_t b = 1; b < blocks.size(); ++b)
+    if (blocks[b].first < blocks[b - 1].second) return false;
+  return true;
 }
 
 }  // namespace
@@ -223,6 +267,27 @@ Tensor gradient_tangent(const Var& y, const Var& x) {
   if (!shortcut) return rest.has_tangent() ? rest.tangent() : Tensor::zeros(join_shapes(tape.tangent_batch(), x.shape()));
   if (rest.has_tangent()) pieces.sum += rest.tangent();  // the routes that were not pieces
   return std::move(pieces.sum);
+}
+
+
+void descend(const Var& y, const Var& x, double step) {
+  require_scalar(y, "descend");
+  Tape& tape = y.tape();
+  tape.check(x, "descend");
+  Node& leaf = tape.node(x.index());
+  if (leaf.op != nullptr || !leaf.requires_grad)
+    throw Error(fmt::format("descend: %{} is not a variable (a leaf that gradients are taken with respect to)",
+                            x.index()));
+  if (!std::isfinite(step)) throw Error(fmt::format("descend: the step must be finite, got {}", step));
+  if (x.index() < y.index() && read_as_blocks(tape, x.index(), y.index())) {
+    const Descent descent{x.index(), step};
+    sweep<Tensor>(y, {x}, Tensor::ones(y.shape()), {}, nullptr, &descent);
+    return;
+  }
+  const Tensor g = gradient(y, x);  // x read otherwise too: the whole gradient first
+  double* w = leaf.value.data();
+  const double* gp = g.data();
+  for (std::size_t i = 0, n = g.size(); i < n; ++i) w[i] -= step * gp[i];
 }
 
 }  // namespace autodiff

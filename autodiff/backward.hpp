@@ -27,4 +27,11 @@ Var gradient_var(const Var& y, const Var& x);
 // layers' weight blocks give their tangent alone (op.piece_tangent). What hvp uses.
 Tensor gradient_tangent(const Var& y, const Var& x);
 
+// x ← x − step · ∇ₓy in place: a gradient-descent step on the variable (leaf) x, for a
+// one-element y. When every op that reads x reads its own block of it (a flat weight vector read
+// by its layers through segment and segment_matmul), each block is updated as the sweep reaches
+// it, onto x itself (a layer's weights: one GEMM with β = 1), and no gradient vector is formed;
+// otherwise the gradient comes first. Values recorded from x are stale afterwards (replay them).
+void descend(const Var& y, const Var& x, double step);
+
 }  // namespace autodiff

@@ -19,40 +19,59 @@ Vec4 load4(const double* p) {
 }
 void store4(double* p, Vec4 v) { std::memcpy(p, &v, sizeof v); }
 
-void write(double* c, double value, bool accumulate) { *c = accumulate ? *c + value : value; }
+// {Σ v[0], Σ v[1], Σ v[2], Σ v[3]}, each summed as (x0 + x1) + (x2 + x3), by pairwise shuffles.
+Vec4 lane_sums(const Vec4 v[4]) {
+  const Vec4 t0{v[0][0] + v[0][1], v[1][0] + v[1][1], v[0][2] + v[0][3], v[1][2] + v[1][3]};
+  const Vec4 t1{v[2][0] + v[2][1], v[3][0] + v[3][1], v[2][2] + v[2][3], v[3][2] + v[3][3]};
+  return Vec4{t0[0], t0[1], t1[0], t1[1]} + Vec4{t0[2], t0[3], t1[2], t1[3]};
+}
 
-// C[i0 .. i0+MR, :] = op(A)[i0 .. i0+MR, :] B: MR rows of C, 8 columns at a time, kept in
-// registers while k runs over B's rows (each row of B is loaded once for all MR rows of C).
-template <bool TransposeA, std::size_t MR>
-void rows_times_b(std::size_t i0, std::size_t p, std::size_t n, const double* A, std::size_t lda, const double* B,
-                  std::size_t ldb, double* C, bool accumulate) {
-  const auto a = [&](std::size_t r, std::size_t k) { return TransposeA ? A[k * lda + i0 + r] : A[(i0 + r) * lda + k]; };
-  std::size_t j = 0;
-  for (; j + 8 <= p; j += 8) {
-    Vec4 lo[MR] = {}, hi[MR] = {};
-    for (std::size_t k = 0; k < n; ++k) {
-      const Vec4 b_lo = load4(B + k * ldb + j), b_hi = load4(B + k * ldb + j + 4);
-      for (std::size_t r = 0; r < MR; ++r) {
-        const double ar = a(r, k);
-        lo[r] += ar * b_lo;
-        hi[r] += ar * b_hi;
-      }
-    }
+// How a kernel puts its sums s into C: C = α s, or C += α s when accumulating.
+struct Output {
+  bool accumulate;
+  double alpha;
+  void operator()(double* c, double s) const { *c = accumulate ? *c + alpha * s : alpha * s; }
+  void operator()(double* c, Vec4 s) const { store4(c, accumulate ? load4(c) + alpha * s : alpha * s); }
+};
+
+// C[i0 .. i0+MR, j .. j+4·NV] = op(A)[i0 .. i0+MR, :] B there: MR rows of C, NV vectors of four
+// columns each, kept in registers while k runs over B's rows (each B row segment is loaded once
+// for all MR rows of C).
+template <bool TransposeA, std::size_t MR, std::size_t NV>
+void rows_times_b_block(std::size_t i0, std::size_t j, std::size_t p, std::size_t n, const double* A,
+                        std::size_t lda, const double* B, std::size_t ldb, double* C, const Output& out) {
+  Vec4 sums[MR][NV];
+  for (auto& row : sums)
+    for (Vec4& v : row) v = Vec4{0.0, 0.0, 0.0, 0.0};
+  for (std::size_t k = 0; k < n; ++k) {
+    Vec4 b[NV];
+    for (std::size_t v = 0; v < NV; ++v) b[v] = load4(B + k * ldb + j + 4 * v);
     for (std::size_t r = 0; r < MR; ++r) {
-      double* c = C + (i0 + r) * p + j;
-      if (accumulate) {
-        lo[r] += load4(c);
-        hi[r] += load4(c + 4);
-      }
-      store4(c, lo[r]);
-      store4(c + 4, hi[r]);
+      const double ar = TransposeA ? A[k * lda + i0 + r] : A[(i0 + r) * lda + k];
+      for (std::size_t v = 0; v < NV; ++v) sums[r][v] += ar * b[v];
     }
   }
-  for (; j < p; ++j) {  // the last p mod 8 columns
+  for (std::size_t r = 0; r < MR; ++r)
+    for (std::size_t v = 0; v < NV; ++v) {
+      out(C + (i0 + r) * p + j + 4 * v, sums[r][v]);
+    }
+}
+
+// Rows i0 .. i0+MR of C = op(A) B. Eight accumulators (MR · NV) hide the FMA latency: blocks of
+// 8 columns for four rows, 16 for two, 32 for one; then single vectors; then single columns.
+template <bool TransposeA, std::size_t MR>
+void rows_times_b(std::size_t i0, std::size_t p, std::size_t n, const double* A, std::size_t lda, const double* B,
+                  std::size_t ldb, double* C, const Output& out) {
+  constexpr std::size_t NV = 8 / MR;
+  std::size_t j = 0;
+  for (; j + 4 * NV <= p; j += 4 * NV) rows_times_b_block<TransposeA, MR, NV>(i0, j, p, n, A, lda, B, ldb, C, out);
+  for (; j + 4 <= p; j += 4) rows_times_b_block<TransposeA, MR, 1>(i0, j, p, n, A, lda, B, ldb, C, out);
+  for (; j < p; ++j) {  // the last p mod 4 columns
     double sums[MR] = {};
     for (std::size_t k = 0; k < n; ++k)
-      for (std::size_t r = 0; r < MR; ++r) sums[r] += a(r, k) * B[k * ldb + j];
-    for (std::size_t r = 0; r < MR; ++r) write(C + (i0 + r) * p + j, sums[r], accumulate);
+      for (std::size_t r = 0; r < MR; ++r)
+        sums[r] += (TransposeA ? A[k * lda + i0 + r] : A[(i0 + r) * lda + k]) * B[k * ldb + j];
+    for (std::size_t r = 0; r < MR; ++r) out(C + (i0 + r) * p + j, sums[r]);
   }
 }
 
@@ -60,7 +79,7 @@ void rows_times_b(std::size_t i0, std::size_t p, std::size_t n, const double* A,
 // four terms per step in vector lanes, added across lanes at the end.
 template <std::size_t MR, std::size_t NR>
 void dot_block(std::size_t i0, std::size_t j0, std::size_t p, std::size_t n, const double* A, std::size_t lda,
-               const double* B, std::size_t ldb, double* C, bool accumulate) {
+               const double* B, std::size_t ldb, double* C, const Output& out) {
   Vec4 lanes[MR][NR];
   for (auto& row : lanes)
     for (Vec4& v : row) v = Vec4{0.0, 0.0, 0.0, 0.0};  // element by element: kept in registers
@@ -73,21 +92,31 @@ void dot_block(std::size_t i0, std::size_t j0, std::size_t p, std::size_t n, con
       for (std::size_t c = 0; c < NR; ++c) lanes[r][c] += ar * b[c];
     }
   }
-  for (std::size_t r = 0; r < MR; ++r)
-    for (std::size_t c = 0; c < NR; ++c) {
-      const Vec4 v = lanes[r][c];
-      double sum = (v[0] + v[1]) + (v[2] + v[3]);
-      for (std::size_t kk = k; kk < n; ++kk) sum += A[(i0 + r) * lda + kk] * B[(j0 + c) * ldb + kk];
-      write(C + (i0 + r) * p + j0 + c, sum, accumulate);
+  for (std::size_t r = 0; r < MR; ++r) {
+    if constexpr (NR == 4) {  // the four sums of a row in one vector: one store instead of four
+      Vec4 sums = lane_sums(lanes[r]);
+      for (std::size_t kk = k; kk < n; ++kk) {
+        const Vec4 b{B[j0 * ldb + kk], B[(j0 + 1) * ldb + kk], B[(j0 + 2) * ldb + kk], B[(j0 + 3) * ldb + kk]};
+        sums += A[(i0 + r) * lda + kk] * b;
+      }
+      out(C + (i0 + r) * p + j0, sums);
+    } else {
+      for (std::size_t c = 0; c < NR; ++c) {
+        const Vec4 v = lanes[r][c];
+        double sum = (v[0] + v[1]) + (v[2] + v[3]);
+        for (std::size_t kk = k; kk < n; ++kk) sum += A[(i0 + r) * lda + kk] * B[(j0 + c) * ldb + kk];
+        out(C + (i0 + r) * p + j0 + c, sum);
+      }
     }
+  }
 }
 
 template <std::size_t MR>
 void rows_times_bt(std::size_t i0, std::size_t p, std::size_t n, const double* A, std::size_t lda, const double* B,
-                   std::size_t ldb, double* C, bool accumulate) {
+                   std::size_t ldb, double* C, const Output& out) {
   std::size_t j = 0;
-  for (; j + 4 <= p; j += 4) dot_block<MR, 4>(i0, j, p, n, A, lda, B, ldb, C, accumulate);
-  for (; j < p; ++j) dot_block<MR, 1>(i0, j, p, n, A, lda, B, ldb, C, accumulate);
+  for (; j + 4 <= p; j += 4) dot_block<MR, 4>(i0, j, p, n, A, lda, B, ldb, C, out);
+  for (; j < p; ++j) dot_block<MR, 1>(i0, j, p, n, A, lda, B, ldb, C, out);
 }
 
 // Every row of C: Block rows at a time, then two, then one, by kernel.template operator()<MR>(i0).
@@ -105,11 +134,12 @@ constexpr std::size_t kSmallProduct = 1 << 15;  // rows · p · n up to this: ou
 }  // namespace
 
 void gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* A, std::size_t lda,
-          const double* B, std::size_t ldb, double* C, bool accumulate) {
+          const double* B, std::size_t ldb, double* C, bool accumulate, double alpha) {
+  const Output out{accumulate, alpha};
   // Aᵀ Bᵀ is rare (no rule of ours asks for it): OpenBLAS, like every large product.
   if (rows * p * n > kSmallProduct || (ta && tb)) {
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                static_cast<int>(rows), static_cast<int>(p), static_cast<int>(n), 1.0, A, static_cast<int>(lda), B,
+                static_cast<int>(rows), static_cast<int>(p), static_cast<int>(n), alpha, A, static_cast<int>(lda), B,
                 static_cast<int>(ldb), accumulate ? 1.0 : 0.0, C, static_cast<int>(p));
     return;
   }
@@ -117,19 +147,19 @@ void gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, cons
     std::vector<double> b_t(n * p);
     for (std::size_t j = 0; j < p; ++j)
       for (std::size_t k = 0; k < n; ++k) b_t[k * p + j] = B[j * ldb + k];
-    return gemm(ta, false, rows, p, n, A, lda, b_t.data(), p, C, accumulate);
+    return gemm(ta, false, rows, p, n, A, lda, b_t.data(), p, C, accumulate, alpha);
   }
   // Blocks of 4 × 8 and 2 × 4 keep eight vector accumulators in registers.
   if (tb)
     return by_row_blocks<2>(rows, [&]<std::size_t MR>(std::size_t i) {
-      rows_times_bt<MR>(i, p, n, A, lda, B, ldb, C, accumulate);
+      rows_times_bt<MR>(i, p, n, A, lda, B, ldb, C, out);
     });
   if (ta)
     return by_row_blocks<4>(rows, [&]<std::size_t MR>(std::size_t i) {
-      rows_times_b<true, MR>(i, p, n, A, lda, B, ldb, C, accumulate);
+      rows_times_b<true, MR>(i, p, n, A, lda, B, ldb, C, out);
     });
   by_row_blocks<4>(rows, [&]<std::size_t MR>(std::size_t i) {
-    rows_times_b<false, MR>(i, p, n, A, lda, B, ldb, C, accumulate);
+    rows_times_b<false, MR>(i, p, n, A, lda, B, ldb, C, out);
   });
 }
 

@@ -98,6 +98,7 @@ struct MatMul {
 // Cotangents and tangents may carry leading batch axes (r.lead()) in front of these shapes.
 struct SegmentMatMul {
   static constexpr const char* name = "segment_matmul";
+  static constexpr int block_input = 1;  // X̄ = Ȳ op(B)ᵀ reads B; it is input 0's VJP, taken first
   struct Sizes {
     std::size_t rows, n, p;  // X as (rows, n), op(B) as (n, p)
   };
@@ -179,26 +180,29 @@ struct SegmentMatMul {
     if (!dg && !dx) tangent = Tensor::zeros(r.attrs().shape);
     return true;
   }
-  // w̄[b, start : start + size] += B̄ for each batch element b, in place. X̄ (activations, small)
-  // is its own product added afterwards, so that contributions that cancel do so exactly.
-  static void accumulate_vjp(const Rule<Tensor>& r, int i, const Tensor& g, Tensor& x_bar) {
+  // w̄[b, start : start + size] += B̄ for each batch element b, in place (overwritten where nothing
+  // was written yet: the GEMM runs with β = 0). X̄ (activations, small) is its own product added
+  // afterwards, so that contributions that cancel do so exactly.
+  static void accumulate_vjp(const Rule<Tensor>& r, int i, const Tensor& g, Accumulator& x_bar) {
     if (i == 0) {
-      x_bar += vjp(r, 0, g);
+      x_bar.add(vjp(r, 0, g));
       return;
     }
     const Attrs& a = r.attrs();
     const Tensor &x = r.x(), &w = r.y();
     const Sizes s = sizes(x.shape(), a);
-    if (s.rows * s.n * s.p == 0) return;
-    const bool tb = a.transpose_b;
     const std::size_t length = w.size();
+    if (s.n * s.p == 0) return;  // an empty block
+    const bool accumulate = !x_bar.claim(a.start, shape_size(a.shape), length);
     for (std::size_t b = 0, count = shape_size(head(g.shape(), r.lead())); b < count; ++b) {
       const double* y_bar = g.data() + b * s.rows * s.p;
-      double* block = x_bar.data() + b * length + a.start;
-      if (tb) {
-        gemm(true, false, s.p, s.n, s.rows, y_bar, s.p, x.data(), s.n, block, true);  // Ȳᵀ X: (p, n)
+      double* block = x_bar.tensor().data() + b * length + a.start;
+      if (s.rows == 0) {  // an empty product: B̄ = 0
+        if (!accumulate) std::fill(block, block + s.n * s.p, 0.0);
+      } else if (a.transpose_b) {
+        gemm(true, false, s.p, s.n, s.rows, y_bar, s.p, x.data(), s.n, block, accumulate, x_bar.scale());  // Ȳᵀ X
       } else {
-        gemm(true, false, s.n, s.p, s.rows, x.data(), s.n, y_bar, s.p, block, true);  // Xᵀ Ȳ: (n, p)
+        gemm(true, false, s.n, s.p, s.rows, x.data(), s.n, y_bar, s.p, block, accumulate, x_bar.scale());  // Xᵀ Ȳ
       }
     }
   }

@@ -11,9 +11,8 @@ namespace {
 
 using namespace detail;
 
-// Sums one axis, keeping it with length 1: the data is viewed as (outer, length, inner).
-Tensor sum_keep_axis(const Tensor& x, std::size_t axis) {
-  const Shape& shape = x.shape();
+// Sums one axis of `shape`, keeping it with length 1: the data is viewed as (outer, length, inner).
+Tensor sum_keep_axis(const double* in, const Shape& shape, std::size_t axis) {
   std::size_t outer = 1, inner = 1;
   for (std::size_t k = 0; k < axis; ++k) outer *= shape[k];
   for (std::size_t k = axis + 1; k < shape.size(); ++k) inner *= shape[k];
@@ -21,7 +20,6 @@ Tensor sum_keep_axis(const Tensor& x, std::size_t axis) {
   Shape out_shape = shape;
   out_shape[axis] = 1;
   Tensor out = Tensor::zeros(out_shape);
-  const double* in = x.data();
   double* o = out.data();
   for (std::size_t a = 0; a < outer; ++a)
     for (std::size_t l = 0; l < length; ++l) {
@@ -31,6 +29,7 @@ Tensor sum_keep_axis(const Tensor& x, std::size_t axis) {
     }
   return out;
 }
+Tensor sum_keep_axis(const Tensor& x, std::size_t axis) { return sum_keep_axis(x.data(), x.shape(), axis); }
 
 }  // namespace
 
@@ -67,16 +66,19 @@ struct SumTo {
     const std::size_t extra = rest.size() >= target.size() ? rest.size() - target.size() : 0;
     if (rest.size() < target.size())
       throw Error(fmt::format("sum_to: cannot reduce shape {} to {}", to_string(rest), to_string(target)));
-    std::vector<std::size_t> axes;
-    for (std::size_t j = 0; j < extra; ++j) axes.push_back(a.lead + j);
+    std::vector<std::size_t> stretched;  // axes of size 1 in the target
     for (std::size_t j = 0; j < target.size(); ++j) {
       if (rest[extra + j] == target[j]) continue;
       if (target[j] != 1)
         throw Error(fmt::format("sum_to: cannot reduce shape {} to {}", to_string(rest), to_string(target)));
-      axes.push_back(a.lead + extra + j);
+      stretched.push_back(a.lead + 1 + j);  // its place once the extra axes are one
     }
-    Tensor out = x;
-    for (std::size_t axis : axes) out = sum_keep_axis(out, axis);
+    // The extra axes in one pass, seen as one axis between the lead and the target's axes.
+    Shape merged = head(x.shape(), a.lead);
+    merged.push_back(shape_size(head(rest, extra)));
+    merged.insert(merged.end(), rest.begin() + static_cast<std::ptrdiff_t>(extra), rest.end());
+    Tensor out = sum_keep_axis(x.data(), merged, a.lead);
+    for (std::size_t axis : stretched) out = sum_keep_axis(out, axis);
     out.reshape(join_shapes(head(x.shape(), a.lead), target));
     return out;
   }
@@ -166,7 +168,7 @@ T sum_axis_any(const T& x, std::int64_t axis) {
 }
 template <class T>
 T sum_all(const T& x) {
-  return sum_axis_any(reshape_any(x, {x.size()}, 0), -1);
+  return sum_to_any(x, {}, 0);
 }
 template <class T>
 T mean_axis(const T& x, std::int64_t axis) {

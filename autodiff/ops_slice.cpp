@@ -32,9 +32,13 @@ struct Slice {
   template <class T> static T jvp(const Rule<T>& r, int, const T& d) {
     return slice(d, r.attrs().start, r.attrs().count, r.attrs().axis);
   }
-  // The VJP added straight into x̄'s range: a layer's share of a flat weight vector's gradient.
-  static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
-    add_along(g, x_bar, r.attrs().start, position(r.attrs().axis, x_bar.dim()));
+  // The VJP written straight into x̄'s range: a layer's share of a flat weight vector's gradient.
+  static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Accumulator& x_bar) {
+    const std::size_t axis = position(r.attrs().axis, g.dim());
+    const AxisView from(g.shape(), axis), to(x_bar.tensor().shape(), axis);
+    const std::size_t first = r.attrs().start * to.inner, count = from.length * from.inner, row = to.length * to.inner;
+    const bool fresh = x_bar.claim(first, count, row);
+    write_rows(g.data(), count, from.outer, x_bar.tensor().data() + first, row, !fresh, x_bar.scale());
   }
 };
 
@@ -43,6 +47,7 @@ struct Slice {
 // the block's cotangent into that range. Leading axes (a batch) pass through.
 struct Segment {
   static constexpr const char* name = "segment";
+  static constexpr int block_input = 0;
   static Tensor value(In in, const Attrs& a) {
     const Tensor& x = in[0];
     require_rank(name, x, 1);
@@ -75,9 +80,12 @@ struct Segment {
     tangent = g.has_tangent() ? g.tangent() : Tensor::zeros(g.shape());
     return true;
   }
-  static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Tensor& x_bar) {
-    const std::size_t length = x_bar.shape().back(), size = shape_size(r.attrs().shape);
-    add_rows(g.data(), size, x_bar.size() / length, x_bar.data() + r.attrs().start, length);
+  static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Accumulator& x_bar) {
+    Tensor& total = x_bar.tensor();
+    const std::size_t length = total.shape().back(), size = shape_size(r.attrs().shape);
+    const bool fresh = x_bar.claim(r.attrs().start, size, length);
+    write_rows(g.data(), size, total.size() / length, total.data() + r.attrs().start, length, !fresh,
+               x_bar.scale());
   }
 };
 

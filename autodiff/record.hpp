@@ -8,12 +8,13 @@
 //   template <class T> static T jvp(const Rule<T>& r, int i, const T& d);   // ∂out/∂in_i · d
 // and optionally `static constexpr bool broadcasts = true` (inputs broadcast against each other),
 // `static constexpr bool differentiable = false` (zero derivative: no rules needed), or
-// `static void accumulate_vjp(const Rule<Tensor>&, int i, const Tensor& g, Tensor& x_bar)`, a
-// fast path that adds the VJP into the input's cotangent in place (slice, segment), or
+// `static void accumulate_vjp(const Rule<Tensor>&, int i, const Tensor& g, Accumulator& x_bar)`,
+// a fast path that writes the VJP into the input's cotangent in place (slice, segment), or
 // `static bool vjp_piece(const Rule<Var>&, int i, const Var& g, Var& piece, std::size_t& start)`,
 // which lets the recorded sweep gather blocks of a flat vector into one `assemble` (segment), and
 // with it `static bool piece_tangent(const Rule<Var>&, int i, const Var& g, Tensor& t, std::size_t&
-// start)`, the piece's tangent alone (what hvp needs).
+// start)`, the piece's tangent alone (what hvp needs), and `static constexpr int block_input`, the
+// input read only as the block [start, start + size(shape)) (see OpInfo::block_input).
 //
 // The rules are templates: with T = Tensor they compute numbers; with T = Var they record ops on
 // the tape, so a derivative is itself differentiable (higher order by composition).
@@ -24,22 +25,11 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "autodiff/accumulator.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/tape.hpp"
 
 namespace autodiff {
-
-// The input values of an op, as seen by its value function.
-class In {
- public:
-  In(const Tensor* const* values, std::uint32_t n) : values_(values), n_(n) {}
-  const Tensor& operator[](std::uint32_t i) const { return *values_[i]; }
-  std::uint32_t size() const { return n_; }
-
- private:
-  const Tensor* const* values_;
-  std::uint32_t n_;
-};
 
 // What a derivative rule sees of its node. With T = Tensor, in(i) and out() are the recorded
 // values; with T = Var they are the recorded variables themselves.
@@ -115,8 +105,13 @@ template <class Op, class T>
 T vjp_entry(const Rule<T>& r, int i, const T& g) { return Op::vjp(r, i, g); }
 
 template <class Op>
+constexpr int block_input() {
+  if constexpr (requires { Op::block_input; }) return Op::block_input;
+  return -1;
+}
+template <class Op>
 constexpr auto accumulate_entry() {
-  using Fn = void (*)(const Rule<Tensor>&, int, const Tensor&, Tensor&);
+  using Fn = void (*)(const Rule<Tensor>&, int, const Tensor&, Accumulator&);
   if constexpr (requires { &Op::accumulate_vjp; }) {
     return static_cast<Fn>(&Op::accumulate_vjp);
   } else {
@@ -147,10 +142,18 @@ constexpr auto piece_tangent_entry() {
 template <class Op>
 constexpr OpInfo make_info() {
   if constexpr (differentiable<Op>()) {
-    return {Op::name,           true, broadcasts<Op>(), &vjp_entry<Op, Tensor>, &vjp_entry<Op, Var>,
-            accumulate_entry<Op>(), piece_entry<Op>(), piece_tangent_entry<Op>()};
+    return {Op::name,
+            &Op::value,
+            true,
+            broadcasts<Op>(),
+            &vjp_entry<Op, Tensor>,
+            &vjp_entry<Op, Var>,
+            accumulate_entry<Op>(),
+            piece_entry<Op>(),
+            piece_tangent_entry<Op>(),
+            block_input<Op>()};
   } else {
-    return {Op::name, false, false, nullptr, nullptr, nullptr, nullptr, nullptr};
+    return {Op::name, &Op::value, false, false, nullptr, nullptr, nullptr, nullptr, nullptr, -1};
   }
 }
 template <class Op>

@@ -147,6 +147,35 @@ void Tape::rewind(std::size_t size) {
   nodes_.resize(size);  // capacity is kept: the next step reuses the storage
 }
 
+void Tape::set_value(const Var& leaf, Tensor value) {
+  check(leaf, "set_value");
+  Node& n = nodes_[leaf.index()];
+  if (n.op != nullptr) throw Error(fmt::format("set_value: %{} is the result of {}, not a leaf", leaf.index(), n.op->name));
+  if (value.shape() != n.value.shape())
+    throw Error(fmt::format("set_value: %{} has shape {}, the new value {}", leaf.index(), to_string(n.value.shape()),
+                            to_string(value.shape())));
+  if (n.has_tangent) throw Error("set_value: leaves with tangents cannot be replayed");
+  n.value = std::move(value);
+}
+
+void Tape::replay(std::size_t from) {
+  constexpr std::uint32_t kInline = 8;
+  const Tensor* inline_values[kInline];
+  std::vector<const Tensor*> many;
+  for (std::size_t i = from; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    if (n.op == nullptr) continue;  // leaves keep what set_value gave them
+    if (n.has_tangent) throw Error(fmt::format("replay: %{} carries a tangent; only values are replayed", i));
+    const Tensor** values = inline_values;
+    if (n.n_inputs > kInline) {
+      many.resize(n.n_inputs);
+      values = many.data();
+    }
+    for (std::uint32_t k = 0; k < n.n_inputs; ++k) values[k] = &nodes_[edges_[n.first_edge + k]].value;
+    n.value = n.op->value(In(values, n.n_inputs), n.attrs);
+  }
+}
+
 void Tape::set_tangent_batch(const Shape& batch) {
   for (const Node& n : nodes_)
     if (n.has_tangent && batch != tangent_batch_)

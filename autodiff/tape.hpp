@@ -19,6 +19,7 @@ namespace autodiff {
 class Tape;
 class Var;
 class LinearOperator;
+class Accumulator;
 template <class T>
 class Rule;
 
@@ -38,17 +39,30 @@ struct Attrs {
   Shape offsets{};                                 // assemble: where each piece starts
 };
 
+// The input values of an op, as seen by its value function.
+class In {
+ public:
+  In(const Tensor* const* values, std::uint32_t n) : values_(values), n_(n) {}
+  const Tensor& operator[](std::uint32_t i) const { return *values_[i]; }
+  std::uint32_t size() const { return n_; }
+
+ private:
+  const Tensor* const* values_;
+  std::uint32_t n_;
+};
+
 // What the reverse sweep needs to know about an op: plain function pointers, filled once per op
 // type from its rule struct (see autodiff/record.hpp), so a node costs one pointer.
 struct OpInfo {
   const char* name;
+  Tensor (*value)(In inputs, const Attrs&);  // the forward computation (what Tape::replay reruns)
   bool differentiable;  // false for step/sign: zero derivative, output is a constant
   bool broadcasts;      // inputs broadcast against each other (elementwise binary ops, matmul)
   Tensor (*vjp_tensor)(const Rule<Tensor>&, int input, const Tensor& cotangent);
   Var (*vjp_var)(const Rule<Var>&, int input, const Var& cotangent);
-  // Optional fast path of vjp_tensor: adds the VJP into the input's cotangent in place (slices
-  // add into their range instead of building a full-size embedding first). nullptr: none.
-  void (*accumulate_vjp)(const Rule<Tensor>&, int input, const Tensor& cotangent, Tensor& input_cotangent);
+  // Optional fast path of vjp_tensor: writes the VJP into the input's cotangent in place (slices
+  // write their range instead of building a full-size embedding first). nullptr: none.
+  void (*accumulate_vjp)(const Rule<Tensor>&, int input, const Tensor& cotangent, Accumulator& input_cotangent);
   // Optional, for ops that read a block of an input's last axis (segment, segment_matmul): the
   // VJP before it is embedded, flattened along the last axis, and where it starts; false for an
   // input that is not read as a block (its VJP is the usual one). The recorded sweep gathers all
@@ -59,6 +73,10 @@ struct OpInfo {
   // reads only the gradient's tangent, so the gradient's own value need not be formed). Called
   // only without batches. false: not a block. nullptr: none.
   bool (*piece_tangent)(const Rule<Var>&, int input, const Var& cotangent, Tensor& tangent, std::size_t& start);
+  // The input this op reads only as the block [start, start + size(shape)) of its last axis
+  // (attrs), and in its rules only before it writes that input's cotangent (segment,
+  // segment_matmul); −1: none. Lets descend() update such blocks in place during the sweep.
+  int block_input;
 };
 
 struct Node {
@@ -118,6 +136,11 @@ class Tape {
 
   std::size_t size() const { return nodes_.size(); }
   void rewind(std::size_t size);  // drop nodes from `size` on; their Vars become invalid
+  // Recomputes the values of nodes from `from` on with the ops and inputs they were recorded
+  // with, after leaves below were given new values (set_value): a recorded function evaluated
+  // again without recording it again. Valid for code whose ops do not depend on its values.
+  void replay(std::size_t from);
+  void set_value(const Var& leaf, Tensor value);  // same shape; leaves only
   void clear() { rewind(0); }
 
   // Forward mode: every tangent on this tape has shape batch + value shape. An empty batch is

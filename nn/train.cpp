@@ -62,8 +62,11 @@ GradientDescent::GradientDescent(const Model& model, Tensor w0, Tensor x, Tensor
 
 double GradientDescent::evaluate() {
   const ad::UseTape use(tape_);
-  tape_.rewind(steady_);  // the storage stays: every step records into the same memory
-  loss_ = squared_loss(model_.forward(w_var_, x_), y_, config_.loss);
+  if (evaluations_ == 0) {
+    loss_ = squared_loss(model_.forward(w_var_, x_), y_, config_.loss);
+  } else {
+    tape_.replay(steady_);
+  }
   const double value = loss_.value().item();
   if (!std::isfinite(value))
     throw ad::Error(fmt::format("train: the loss became {} at step {} (learning rate {} too large?)", value,
@@ -72,14 +75,7 @@ double GradientDescent::evaluate() {
   return value;
 }
 
-void GradientDescent::update() {
-  const Tensor g = ad::gradient(loss_, w_var_);
-  Tensor& w = tape_.node(w_var_.index()).value;
-  double* wp = w.data();
-  const double* gp = g.data();
-  const double lr = config_.learning_rate;
-  for (std::size_t i = 0, n = w.size(); i < n; ++i) wp[i] -= lr * gp[i];
-}
+void GradientDescent::update() { ad::descend(loss_, w_var_, config_.learning_rate); }
 
 TrainResult train(const Model& model, const Tensor& w0, const Tensor& x, const Tensor& y, const TrainConfig& config,
                   const StepCallback& callback) {
