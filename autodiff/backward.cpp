@@ -143,9 +143,10 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
   if constexpr (std::is_same_v<T, Tensor>) {
     if (descent != nullptr) cotangents.onto(descent->input, tape.node(descent->input).value, -descent->step);
   }
-  std::vector<char> wanted(top + 1 - lowest, 0);  // requested inputs (maybe intermediates) keep theirs
-  for (const Var& x : inputs)
-    if (x.index() <= top) wanted[x.index() - lowest] = 1;
+  // Requested inputs (maybe intermediates) keep their cotangents.
+  const auto wanted = [&](std::uint32_t k) {
+    return std::any_of(inputs.begin(), inputs.end(), [&](const Var& x) { return x.index() == k; });
+  };
   static const Tensor unused;
 
   for (std::uint32_t k = top + 1; k-- > lowest;) {
@@ -154,7 +155,7 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
     if (node.op == nullptr || !node.requires_grad) continue;
     const OpInfo& op = *node.op;
     // consumed (frees memory as the sweep goes) unless it is one of the results
-    const T g = wanted[k - lowest] ? cotangents.at(k) : std::move(cotangents.at(k));
+    const T g = wanted(k) ? cotangents.at(k) : std::move(cotangents.at(k));
     const Rule<T> rule(tape, tape.inputs(node), node.n_inputs, node.attrs,
                        std::is_same_v<T, Tensor> ? node.value : unused, k, batch);
     for (std::uint32_t i = 0; i < rule.n_inputs(); ++i) {
@@ -270,7 +271,7 @@ Tensor gradient_tangent(const Var& y, const Var& x) {
 }
 
 
-void descend(const Var& y, const Var& x, double step) {
+bool descend(const Var& y, const Var& x, double step) {
   require_scalar(y, "descend");
   Tape& tape = y.tape();
   tape.check(x, "descend");
@@ -282,12 +283,13 @@ void descend(const Var& y, const Var& x, double step) {
   if (x.index() < y.index() && read_as_blocks(tape, x.index(), y.index())) {
     const Descent descent{x.index(), step};
     sweep<Tensor>(y, {x}, Tensor::ones(y.shape()), {}, nullptr, &descent);
-    return;
+    return true;
   }
   const Tensor g = gradient(y, x);  // x read otherwise too: the whole gradient first
   double* w = leaf.value.data();
   const double* gp = g.data();
   for (std::size_t i = 0, n = g.size(); i < n; ++i) w[i] -= step * gp[i];
+  return false;
 }
 
 }  // namespace autodiff

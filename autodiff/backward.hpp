@@ -31,7 +31,8 @@ Tensor gradient_tangent(const Var& y, const Var& x);
 // one-element y. When every op that reads x reads its own block of it (a flat weight vector read
 // by its layers through segment and segment_matmul), each block is updated as the sweep reaches
 // it, onto x itself (a layer's weights: one GEMM with β = 1), and no gradient vector is formed;
-// otherwise the gradient comes first. Values recorded from x are stale afterwards (replay them).
-void descend(const Var& y, const Var& x, double step);
+// otherwise the gradient comes first. Returns true for a step taken during the sweep. Values
+// recorded from x are stale afterwards (replay them).
+bool descend(const Var& y, const Var& x, double step);
 
 }  // namespace autodiff

@@ -179,6 +179,7 @@ struct Tanh : Elementwise<Tanh> {  // tanh' = 1 - tanh²
   static constexpr const char* name = "tanh";
   static Tensor value(In in, const Attrs&) { return Tensor(xt::tanh(in[0].xt())); }
   template <class T> static T derivative(const Rule<T>& r) { return one_minus_square(r.out()); }
+  static double slope(double, double fx) { return 1.0 - fx * fx; }
 };
 
 // 1 - x² as one op (tanh's derivative in terms of its output): one node and one pass where
@@ -205,6 +206,7 @@ struct Relu : Elementwise<Relu> {  // relu' = step (0 at the kink, as PyTorch an
   static constexpr const char* name = "relu";
   static Tensor value(In in, const Attrs&) { return Tensor(xt::maximum(in[0].xt(), 0.0)); }
   template <class T> static T derivative(const Rule<T>& r) { return step(r.x()); }
+  static double slope(double x, double) { return x > 0.0 ? 1.0 : 0.0; }
 };
 
 struct Erf : Elementwise<Erf> {  // erf'(x) = 2/√π e^(-x²)

@@ -82,12 +82,30 @@ class Rule {
 
 // Elementwise unary ops have a diagonal Jacobian: both rules multiply by f'(x), which the op
 // gives as `derivative(r)`. So sin needs only `derivative = cos(x)` (as in JAX's defjvp).
+// An op may also give f' pointwise, `static double slope(double x, double fx)`: on numbers (and
+// without a batch to broadcast) the product is then one pass, with no tensor for f'.
 template <class Op>
 struct Elementwise {
   template <class T>
-  static T vjp(const Rule<T>& r, int, const T& g) { return g * Op::derivative(r); }
+  static T vjp(const Rule<T>& r, int, const T& g) { return times_derivative(r, g); }
   template <class T>
-  static T jvp(const Rule<T>& r, int, const T& d) { return d * Op::derivative(r); }
+  static T jvp(const Rule<T>& r, int, const T& d) { return times_derivative(r, d); }
+
+ private:
+  template <class T>
+  static T times_derivative(const Rule<T>& r, const T& g) {
+    if constexpr (std::is_same_v<T, Tensor> && requires { Op::slope(0.0, 0.0); }) {
+      const Tensor &x = r.x(), &fx = r.out();
+      if (g.shape() == x.shape()) {
+        Tensor out = Tensor::empty(g.shape());
+        const double *gp = g.data(), *xp = x.data(), *fp = fx.data();
+        double* o = out.data();
+        for (std::size_t i = 0, n = out.size(); i < n; ++i) o[i] = gp[i] * Op::slope(xp[i], fp[i]);
+        return out;
+      }
+    }
+    return g * Op::derivative(r);
+  }
 };
 
 namespace detail {

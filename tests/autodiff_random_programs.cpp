@@ -10,8 +10,8 @@
 // valid typed program whatever the integers are, so rapidcheck can shrink the integers freely and
 // a counterexample is printed as the resolved listing (see showValue below).
 //
-// Number of programs: 300 (check_derivatives), 500 (sixth-order differences), 500 (Jacobians) and
-// 500 (Hessians) per run, 1800 in all, unless RC_PARAMS sets max_success (see prop_n). The seed is
+// Number of programs: 300 (check_derivatives), 500 (sixth-order differences), 500 (Jacobians),
+// 500 (Hessians) and 300 (replay and descend) per run, 2100 in all, unless RC_PARAMS sets max_success (see prop_n). The seed is
 // rapidcheck's: random per run, printed with RC_PARAMS="reproduce=..." on a failure.
 #include <algorithm>
 #include <cmath>
@@ -808,6 +808,33 @@ void check_hessians(const Program& prog) {
   RC_ASSERT(grad_err <= kExact);
 }
 
+// A program recorded at x and replayed at x' (Tape::replay) gives, bitwise, the values and the
+// gradient of recording it at x'; descend then steps x' by −step ∇ (1e-14 relative: these
+// programs read x through slices, so the gradient is formed first).
+void check_replay(const Program& prog) {
+  const Tensor x = point(prog);
+  Tensor moved = x;  // stays in [-2, 2], where the programs' bounds hold
+  for (std::size_t i = 0; i < moved.size(); ++i) moved.flat(i) = 0.9 * x.flat(i) + 0.05;
+  autodiff::TapeScope fresh;
+  const Var at_moved = fresh.tape().variable(moved);
+  const Var expected = scalar_output(prog, at_moved);
+  const Tensor expected_gradient = autodiff::gradient(expected, at_moved);
+
+  autodiff::TapeScope scope;
+  autodiff::Tape& tape = scope.tape();
+  const Var v = tape.variable(x);
+  const Var y = scalar_output(prog, v);
+  tape.set_value(v, moved);
+  tape.replay(v.index() + 1);
+  RC_ASSERT(autodiff::max_relative_difference(y.value(), expected.value()) == 0.0);
+  RC_ASSERT(autodiff::max_relative_difference(autodiff::gradient(y, v), expected_gradient) == 0.0);
+  const double step = 0.01;
+  autodiff::descend(y, v, step);
+  Tensor stepped = moved;
+  for (std::size_t i = 0; i < stepped.size(); ++i) stepped.flat(i) -= step * expected_gradient.flat(i);
+  RC_ASSERT(autodiff::max_relative_difference(v.value(), stepped) <= 1e-14);
+}
+
 // Runs one check on one fixed program as a rapidcheck property (once), so RC_ASSERT works.
 template <class Check>
 rc::detail::TestResult run_once(Check check, const Program& prog) {
@@ -849,6 +876,13 @@ TEST_CASE("random programs: Hessians are symmetric and agree across nestings", "
   });
 }
 
+TEST_CASE("random programs: a replayed tape equals a fresh recording; descend steps", "[engine][random_programs][replay]") {
+  prop_n("replay of random programs", 300, [] {
+    const RawProgram raw = *gen_program();
+    check_replay(resolve(raw));
+  });
+}
+
 // Every kind of instruction, in four fixed programs (the random ones cover them only by chance),
 // run through all four checks; and a check that the resolver keeps (nearly) every kind it is given.
 TEST_CASE("random programs: every instruction kind in fixed programs", "[engine][random_programs]") {
@@ -877,6 +911,7 @@ TEST_CASE("random programs: every instruction kind in fixed programs", "[engine]
     as_property(check_precise_finite_differences);
     as_property(check_jacobians);
     as_property(check_hessians);
+    as_property(check_replay);
   }
 }
 
