@@ -226,7 +226,7 @@ bool read_as_blocks(const Tape& tape, std::uint32_t x, std::uint32_t top) {
     for (std::uint32_t i = 0; i < n.n_inputs; ++i) {
       if (tape.input(n, i) != x) continue;
       if (n.op == nullptr || n.op->block_input != static_cast<int>(i)) return false;
-      blocks.emplace_back(n.attrs.start, n.attrs.start + shape_size(n.attrs.shape));
+      blocks.emplace_back(n.attrs.start, n.attrs.start + shape_size(n.attrs.shape) + n.attrs.count);
     }
   }
   std::sort(blocks.begin(), blocks.end());

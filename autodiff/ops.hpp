@@ -79,6 +79,14 @@ Var matmul(const Var& a, const Var& b, bool transpose_a, bool transpose_b);
 // cotangent straight into w's.
 Tensor segment_matmul(const Tensor& x, const Tensor& w, std::size_t start, const Shape& shape, bool transpose_b);
 Var segment_matmul(const Var& x, const Var& w, std::size_t start, const Shape& shape, bool transpose_b);
+// A dense layer in one op: weight_scale · x op(B) + bias_scale · b, for the matrix block
+// B = segment(w, start, shape) and the bias b, the p outputs' entries of w right after B (where a
+// layer's weights and bias lie in a flat parameter vector). One node where segment_matmul, scale,
+// segment and add would record four; its VJP writes [B̄ | b̄] into w̄ as one block.
+Tensor segment_affine(const Tensor& x, const Tensor& w, std::size_t start, const Shape& shape, bool transpose_b,
+                      double weight_scale = 1.0, double bias_scale = 1.0);
+Var segment_affine(const Var& x, const Var& w, std::size_t start, const Shape& shape, bool transpose_b,
+                   double weight_scale = 1.0, double bias_scale = 1.0);
 Tensor transpose(const Tensor& a);  // swaps the last two axes
 Var transpose(const Var& a);
 Tensor dot(const Tensor& x, const Tensor& y);  // vectors -> 0-d

@@ -88,13 +88,14 @@ struct MatMul {
   }
 };
 
-// X op(B) where B = segment(w, start, shape) is a matrix-shaped block of a flat vector w, read
-// where it lies: how a layer multiplies by its weights without copying them out of the parameter
-// vector. X is (..., n), op(B) is (n, p), the result (..., p); the same numbers as
-// matmul(x, segment(w, start, shape), false, transpose_b).
-//   X̄ = Ȳ op(B)ᵀ (the op again, on the other side of B),
-//   B̄ = Ȳᵀ X (op = transpose) or Xᵀ Ȳ, summed over all of X's rows: the block of w̄. The numeric
-//   sweep adds it into w̄'s range with one GEMM (β = 1), with no full-size temporary.
+// α X op(B) (+ β b) where B = segment(w, start, shape) is a matrix-shaped block of a flat vector
+// w, read where it lies, and b, when attrs.count = p, the p entries of w right after B: a dense
+// layer's weights and bias as they lie in its parameter vector, applied in one op (α = scalar,
+// β = bias_scale). X is (..., n), op(B) is (n, p), the result (..., p); the same numbers as
+// α matmul(x, segment(w, start, shape), false, transpose_b) + β segment(w, start + size, {p}).
+//   X̄ = α Ȳ op(B)ᵀ (the op again, on the other side of B),
+//   B̄ = α Ȳᵀ X (op = transpose) or α Xᵀ Ȳ, and b̄ = β Σ_rows Ȳ: together [B̄ | b̄], one block of w̄,
+//   which the numeric sweep writes into w̄'s range with one GEMM, with no full-size temporary.
 // Cotangents and tangents may carry leading batch axes (r.lead()) in front of these shapes.
 struct SegmentMatMul {
   static constexpr const char* name = "segment_matmul";
@@ -106,54 +107,90 @@ struct SegmentMatMul {
     const bool tb = a.transpose_b;
     return {shape_size(x) / x.back(), a.shape[tb ? 1 : 0], a.shape[tb ? 0 : 1]};
   }
+  static std::size_t matrix_size(const Attrs& a) { return shape_size(a.shape); }
   static Tensor value(In in, const Attrs& a) {
     const Tensor &x = in[0], &w = in[1];
     require_rank(name, x, 1);
-    if (w.dim() != 1 || a.shape.size() != 2 || a.start + shape_size(a.shape) > w.size())
-      throw Error(fmt::format("segment_matmul: block {} at {} does not fit a flat vector of shape {}",
-                              to_string(a.shape), a.start, to_string(w.shape())));
+    if (w.dim() != 1 || a.shape.size() != 2 || a.start + matrix_size(a) + a.count > w.size())
+      throw Error(fmt::format("segment_matmul: block {}{} at {} does not fit a flat vector of shape {}",
+                              to_string(a.shape), a.count ? fmt::format(" and a bias of {}", a.count) : "", a.start,
+                              to_string(w.shape())));
     const Sizes s = sizes(x.shape(), a);
     if (x.shape().back() != s.n)
       throw Error(fmt::format("segment_matmul: shapes {} and {}{} do not match (inner sizes {} and {})",
                               to_string(x.shape()), to_string(a.shape), a.transpose_b ? "ᵀ" : "", x.shape().back(),
                               s.n));
+    if (a.count != 0 && a.count != s.p)
+      throw Error(fmt::format("segment_matmul: a bias of {} entries for {} outputs", a.count, s.p));
     Shape out_shape = x.shape();
     out_shape.back() = s.p;
-    if (s.rows * s.n * s.p == 0) return Tensor::zeros(out_shape);
+    if (s.rows * s.n * s.p == 0) {
+      Tensor out = Tensor::zeros(out_shape);
+      add_bias(out.data(), s.rows, w, a);
+      return out;
+    }
     Tensor out = Tensor::empty(out_shape);
-    gemm(false, a.transpose_b, s.rows, s.p, s.n, x.data(), s.n, w.data() + a.start, a.shape[1], out.data(), false);
+    gemm(false, a.transpose_b, s.rows, s.p, s.n, x.data(), s.n, w.data() + a.start, a.shape[1], out.data(), false,
+         a.scalar);
+    add_bias(out.data(), s.rows, w, a);
     return out;
   }
-  // B̄, (batch..., shape): the cotangent of the block of w, from X (x_shape, no batch) and Ȳ.
+  static void add_bias(double* out, std::size_t rows, const Tensor& w, const Attrs& a) {
+    const double* b = w.data() + a.start + matrix_size(a);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = 0; j < a.count; ++j) out[r * a.count + j] += a.bias_scale * b[j];
+  }
+  // The product alone, α X op(B) with op = transpose when asked: how the rules reuse the op.
   template <class T>
-  static T block_cotangent(const T& x, const T& g, const Shape& x_shape, const Attrs& a, std::size_t lead) {
+  static T product(const T& x, const T& w, const Attrs& a, bool transpose_b) {
+    return apply<SegmentMatMul>(Attrs{.scalar = a.scalar, .start = a.start, .shape = a.shape, .transpose_b = transpose_b},
+                                x, w);
+  }
+  // α B̄, (batch..., shape): the cotangent of the matrix block, from X (x_shape, no batch) and Ȳ.
+  template <class T>
+  static T matrix_cotangent(const T& x, const T& g, const Shape& x_shape, const Attrs& a, std::size_t lead) {
     const auto product = [&](const T& x_rows, const T& y_bar) {
-      return a.transpose_b ? matmul(y_bar, x_rows, true, false) : matmul(x_rows, y_bar, true, false);
+      const T p = a.transpose_b ? matmul(y_bar, x_rows, true, false) : matmul(x_rows, y_bar, true, false);
+      return a.scalar == 1.0 ? p : scale(p, a.scalar);
     };
     if (x_shape.size() == 2) return product(x, g);  // already matrices: no reshape (a copy, on tensors)
     const Sizes s = sizes(x_shape, a);
     return product(reshape(x, {s.rows, s.n}), reshape(g, {s.rows, s.p}, lead));
+  }
+  // The whole block's cotangent: α B̄, or [α B̄ | β b̄] read flat (batch..., size + p) with a bias.
+  template <class T>
+  static T block_cotangent(const T& x, const T& g, const Shape& x_shape, const Attrs& a, std::size_t lead) {
+    const T matrix = matrix_cotangent(x, g, x_shape, a, lead);
+    if (a.count == 0) return matrix;
+    T bias = sum_to(g, {a.count}, lead);
+    if (a.bias_scale != 1.0) bias = scale(bias, a.bias_scale);
+    return concat(std::vector<T>{reshape(matrix, {matrix_size(a)}, lead), bias}, -1);
   }
   template <class T> static T block_cotangent(const Rule<T>& r, const T& g) {
     return block_cotangent(r.x(), g, r.in_shape(0), r.attrs(), r.lead());
   }
   template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
     const Attrs& a = r.attrs();
-    if (i == 0) return segment_matmul(g, r.y(), a.start, a.shape, !a.transpose_b);
-    const T flat = reshape(block_cotangent(r, g), {shape_size(a.shape)}, r.lead());
+    if (i == 0) return product(g, r.y(), a, !a.transpose_b);
+    const T flat = reshape(block_cotangent(r, g), {matrix_size(a) + a.count}, r.lead());
     return embed(flat, a.start, r.in_shape(1).back(), -1);
   }
   template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
     const Attrs& a = r.attrs();
-    if (i == 0) return segment_matmul(d, r.y(), a.start, a.shape, a.transpose_b);
+    if (i == 0) return product(d, r.y(), a, a.transpose_b);
     const T block = segment(d, a.start, a.shape);  // (batch..., shape)
     const Shape x_shape = r.in_shape(0);
-    if (x_shape.size() == 2) return matmul(r.x(), block, false, a.transpose_b);  // no reshape (a copy, on tensors)
     const Sizes s = sizes(x_shape, a);
-    const T product = matmul(reshape(r.x(), {s.rows, s.n}), block, false, a.transpose_b);
     Shape out_shape = x_shape;
     out_shape.back() = s.p;
-    return reshape(product, out_shape, r.lead());
+    T out = x_shape.size() == 2 ? matmul(r.x(), block, false, a.transpose_b)  // no reshape (a copy, on tensors)
+                                : reshape(matmul(reshape(r.x(), {s.rows, s.n}), block, false, a.transpose_b),
+                                          out_shape, r.lead());
+    if (a.scalar != 1.0) out = scale(out, a.scalar);
+    if (a.count == 0) return out;
+    T bias = segment(d, a.start + matrix_size(a), {a.count});  // (batch..., p)
+    if (a.bias_scale != 1.0) bias = scale(bias, a.bias_scale);
+    return out + broadcast_to(bias, out_shape, r.lead());
   }
   static bool vjp_piece(const Rule<Var>& r, int i, const Var& g, Var& piece, std::size_t& start) {
     if (i == 0) return false;  // X is not a block
@@ -161,28 +198,25 @@ struct SegmentMatMul {
     piece = block_cotangent(r, g);
     return true;
   }
-  // B̄ is bilinear in (X, Ȳ): its tangent is B̄(Ẋ, Ȳ) + B̄(X, Ẏ̄), with no GEMM for B̄ itself.
+  // The block's cotangent is bilinear in (X, Ȳ): its tangent is B̄(Ẋ, Ȳ) + [B̄ | b̄](X, Ẏ̄), with no
+  // GEMM for B̄ itself (b̄ does not depend on X).
   static bool piece_tangent(const Rule<Var>& r, int i, const Var& g, Tensor& tangent, std::size_t& start) {
     if (i == 0) return false;
-    start = r.attrs().start;
+    const Attrs& a = r.attrs();
+    start = a.start;
     const Var x = r.x();
     const Shape& x_shape = x.shape();
-    const bool dg = g.has_tangent(), dx = x.has_tangent();
-    if (dg) tangent = block_cotangent(x.value(), g.tangent(), x_shape, r.attrs(), 0);
-    if (dx) {
-      Tensor term = block_cotangent(x.tangent(), g.value(), x_shape, r.attrs(), 0);
-      if (dg) {
-        tangent += term;
-      } else {
-        tangent = std::move(term);
-      }
+    tangent = g.has_tangent() ? block_cotangent(x.value(), g.tangent(), x_shape, a, 0)
+                              : Tensor::zeros(a.count ? Shape{matrix_size(a) + a.count} : a.shape);
+    if (x.has_tangent()) {
+      const Tensor term = matrix_cotangent(x.tangent(), g.value(), x_shape, a, 0);
+      detail::add_rows(term.data(), term.size(), 1, tangent.data(), 0);
     }
-    if (!dg && !dx) tangent = Tensor::zeros(r.attrs().shape);
     return true;
   }
-  // w̄[b, start : start + size] += B̄ for each batch element b, in place (overwritten where nothing
-  // was written yet: the GEMM runs with β = 0). X̄ (activations, small) is its own product added
-  // afterwards, so that contributions that cancel do so exactly.
+  // w̄[b, start : start + size (+ p)] gets [B̄ | b̄] for each batch element b, in place (overwritten
+  // where nothing was written yet: the GEMM runs with β = 0). X̄ (activations, small) is its own
+  // product added afterwards, so that contributions that cancel do so exactly.
   static void accumulate_vjp(const Rule<Tensor>& r, int i, const Tensor& g, Accumulator& x_bar) {
     if (i == 0) {
       x_bar.add(vjp(r, 0, g));
@@ -191,19 +225,23 @@ struct SegmentMatMul {
     const Attrs& a = r.attrs();
     const Tensor &x = r.x(), &w = r.y();
     const Sizes s = sizes(x.shape(), a);
-    const std::size_t length = w.size();
-    if (s.n * s.p == 0) return;  // an empty block
-    const bool accumulate = !x_bar.claim(a.start, shape_size(a.shape), length);
+    const std::size_t length = w.size(), size = matrix_size(a);
+    const bool accumulate = !x_bar.claim(a.start, size + a.count, length);
+    const double alpha = x_bar.scale() * a.scalar, beta = x_bar.scale() * a.bias_scale;
     for (std::size_t b = 0, count = shape_size(head(g.shape(), r.lead())); b < count; ++b) {
       const double* y_bar = g.data() + b * s.rows * s.p;
       double* block = x_bar.tensor().data() + b * length + a.start;
-      if (s.rows == 0) {  // an empty product: B̄ = 0
-        if (!accumulate) std::fill(block, block + s.n * s.p, 0.0);
+      if (s.rows * s.n * s.p == 0) {  // an empty product: B̄ = 0
+        if (!accumulate) std::fill(block, block + size, 0.0);
       } else if (a.transpose_b) {
-        gemm(true, false, s.p, s.n, s.rows, y_bar, s.p, x.data(), s.n, block, accumulate, x_bar.scale());  // Ȳᵀ X
+        gemm(true, false, s.p, s.n, s.rows, y_bar, s.p, x.data(), s.n, block, accumulate, alpha);  // Ȳᵀ X
       } else {
-        gemm(true, false, s.n, s.p, s.rows, x.data(), s.n, y_bar, s.p, block, accumulate, x_bar.scale());  // Xᵀ Ȳ
+        gemm(true, false, s.n, s.p, s.rows, x.data(), s.n, y_bar, s.p, block, accumulate, alpha);  // Xᵀ Ȳ
       }
+      double* bias = block + size;  // b̄ = β Σ_rows Ȳ
+      if (!accumulate) std::fill(bias, bias + a.count, 0.0);
+      for (std::size_t row = 0; row < s.rows; ++row)
+        for (std::size_t j = 0; j < a.count; ++j) bias[j] += beta * y_bar[row * s.p + j];
     }
   }
 };
@@ -268,10 +306,32 @@ Var matmul(const Var& a, const Var& b, bool transpose_a, bool transpose_b) {
   return record<op::MatMul>(Attrs{.transpose_a = transpose_a, .transpose_b = transpose_b}, a, b);
 }
 Tensor segment_matmul(const Tensor& x, const Tensor& w, std::size_t start, const Shape& shape, bool transpose_b) {
-  return eval<op::SegmentMatMul>(Attrs{.start = start, .shape = shape, .transpose_b = transpose_b}, x, w);
+  return eval<op::SegmentMatMul>(Attrs{.scalar = 1.0, .start = start, .shape = shape, .transpose_b = transpose_b}, x, w);
 }
 Var segment_matmul(const Var& x, const Var& w, std::size_t start, const Shape& shape, bool transpose_b) {
-  return record<op::SegmentMatMul>(Attrs{.start = start, .shape = shape, .transpose_b = transpose_b}, x, w);
+  return record<op::SegmentMatMul>(Attrs{.scalar = 1.0, .start = start, .shape = shape, .transpose_b = transpose_b}, x,
+                                   w);
+}
+namespace {
+Attrs affine_attrs(std::size_t start, const Shape& shape, bool transpose_b, double weight_scale, double bias_scale) {
+  if (shape.size() != 2)
+    throw Error(fmt::format("segment_affine: the weight block must be a matrix, got shape {}", to_string(shape)));
+  const std::size_t outputs = shape[transpose_b ? 0 : 1];
+  return Attrs{.scalar = weight_scale,
+               .start = start,
+               .count = outputs,
+               .shape = shape,
+               .transpose_b = transpose_b,
+               .bias_scale = bias_scale};
+}
+}  // namespace
+Tensor segment_affine(const Tensor& x, const Tensor& w, std::size_t start, const Shape& shape, bool transpose_b,
+                      double weight_scale, double bias_scale) {
+  return eval<op::SegmentMatMul>(affine_attrs(start, shape, transpose_b, weight_scale, bias_scale), x, w);
+}
+Var segment_affine(const Var& x, const Var& w, std::size_t start, const Shape& shape, bool transpose_b,
+                   double weight_scale, double bias_scale) {
+  return record<op::SegmentMatMul>(affine_attrs(start, shape, transpose_b, weight_scale, bias_scale), x, w);
 }
 Tensor transpose(const Tensor& a) { return eval<op::Transpose>({}, a); }
 Var transpose(const Var& a) { return record<op::Transpose>({}, a); }

@@ -26,10 +26,10 @@ class Rule;
 // Attributes of an op. Axes are stored counted from the end (-1 = last) so that the same rule
 // works when a batch of tangents or cotangents adds leading axes.
 struct Attrs {
-  double scalar = 0.0;     // scale factor, added constant or exponent
+  double scalar = 0.0;     // scale factor (segment_matmul: α), added constant or exponent
   std::int64_t axis = -1;  // reduction / slicing / concatenation axis, negative
   std::size_t start = 0;   // slice and embed: first index along `axis`
-  std::size_t count = 0;   // slice: length; embed: full length of the axis
+  std::size_t count = 0;   // slice: length; embed: full length of the axis; segment_matmul: bias length
   std::size_t lead = 0;    // reshape, sum_to, broadcast_to: leading axes kept as they are
   Shape shape{};           // reshape / sum_to / broadcast_to target (without the leading axes)
   std::shared_ptr<const LinearOperator> linear{};  // apply_linear: the map
@@ -37,6 +37,7 @@ struct Attrs {
   bool transpose_a = false;                        // matmul: use Aᵀ (the last two axes swapped)
   bool transpose_b = false;                        // matmul: use Bᵀ
   Shape offsets{};                                 // assemble: where each piece starts
+  double bias_scale = 1.0;                         // segment_matmul: β, the bias's factor
 };
 
 // The input values of an op, as seen by its value function.
@@ -73,8 +74,8 @@ struct OpInfo {
   // reads only the gradient's tangent, so the gradient's own value need not be formed). Called
   // only without batches. false: not a block. nullptr: none.
   bool (*piece_tangent)(const Rule<Var>&, int input, const Var& cotangent, Tensor& tangent, std::size_t& start);
-  // The input this op reads only as the block [start, start + size(shape)) of its last axis
-  // (attrs), and in its rules only before it writes that input's cotangent (segment,
+  // The input this op reads only as the block [start, start + size(shape) + count) of its last
+  // axis (attrs), and in its rules only before it writes that input's cotangent (segment,
   // segment_matmul); −1: none. Lets descend() update such blocks in place during the sweep.
   int block_input;
 };

@@ -49,14 +49,11 @@ double Dense::bias_multiplier() const {
 }
 
 Var Dense::forward(const Var& w, const Var& h) const {
-  // H Wᵀ with W (out, in) read in place from w
-  Var z = ad::segment_matmul(h, w, weight_.offset, weight_.shape, true);
-  if (weight_multiplier() != 1.0) z = ad::scale(z, weight_multiplier());
-  if (config_.bias) {
-    const Var b = view(w, bias_);
-    z = z + (bias_multiplier() != 1.0 ? ad::scale(b, bias_multiplier()) : b);
-  }
-  return z;
+  // H Wᵀ (+ b) with W (out, in) and b read in place from w, where b follows W: one op
+  if (config_.bias)
+    return ad::segment_affine(h, w, weight_.offset, weight_.shape, true, weight_multiplier(), bias_multiplier());
+  const Var z = ad::segment_matmul(h, w, weight_.offset, weight_.shape, true);
+  return weight_multiplier() != 1.0 ? ad::scale(z, weight_multiplier()) : z;
 }
 
 void Dense::init(Tensor& w, Rng& rng) const {
