@@ -107,7 +107,7 @@ class Cotangents {
 };
 
 // gradient_tangent's shortcut: the tangent of a flat input's cotangent, summed from its pieces'
-// tangents (op.piece_tangent) instead of recording the pieces.
+// tangents (op.add_piece_tangent) instead of recording the pieces.
 struct TangentOnly {
   std::uint32_t input;
   Tensor sum;
@@ -169,14 +169,10 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
         }
         term = op.vjp_tensor(rule, static_cast<int>(i), g);
       } else {
+        if (tangent_only != nullptr && in == tangent_only->input && op.add_piece_tangent != nullptr &&
+            op.add_piece_tangent(rule, static_cast<int>(i), g, tangent_only->sum))
+          continue;
         std::size_t start = 0;
-        if (tangent_only != nullptr && in == tangent_only->input && op.piece_tangent != nullptr) {
-          Tensor tangent;
-          if (op.piece_tangent(rule, static_cast<int>(i), g, tangent, start)) {
-            detail::add_rows(tangent.data(), tangent.size(), 1, tangent_only->sum.data() + start, 0);
-            continue;
-          }
-        }
         Var piece;
         if (op.vjp_piece != nullptr && op.vjp_piece(rule, static_cast<int>(i), g, piece, start)) {
           cotangents.add_piece(in, std::move(piece), start);  // a block of `in`: joined with the others later

@@ -24,7 +24,7 @@ Tensor gradient(const Var& y, const Var& x);
 Var gradient_var(const Var& y, const Var& x);
 // The tangent of ∇ₓ y (forward-over-reverse: ∇²y·ẋ for a one-element y), equal to
 // gradient_var(y, x).tangent() but without forming the gradient's own value where the ops allow:
-// layers' weight blocks give their tangent alone (op.piece_tangent). What hvp uses.
+// layers' weight blocks add their tangent alone (op.add_piece_tangent). What hvp uses.
 Tensor gradient_tangent(const Var& y, const Var& x);
 
 // x ← x − step · ∇ₓy in place: a gradient-descent step on the variable (leaf) x, for a

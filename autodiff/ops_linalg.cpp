@@ -198,20 +198,35 @@ struct SegmentMatMul {
     piece = block_cotangent(r, g);
     return true;
   }
-  // The block's cotangent is bilinear in (X, Ȳ): its tangent is B̄(Ẋ, Ȳ) + [B̄ | b̄](X, Ẏ̄), with no
-  // GEMM for B̄ itself (b̄ does not depend on X).
-  static bool piece_tangent(const Rule<Var>& r, int i, const Var& g, Tensor& tangent, std::size_t& start) {
+  // [α B̄ | β b̄](X, Ȳ) times `scale`, written at `block` (added there when `accumulate`): one GEMM
+  // and, with `bias`, the column sums of Ȳ. X is (rows, n) and Ȳ (rows, p), no batch.
+  static void write_block_cotangent(const double* x, const double* y_bar, const Sizes& s, const Attrs& a,
+                                    double* block, bool accumulate, double scale, bool bias) {
+    const double alpha = scale * a.scalar;
+    if (s.rows * s.n * s.p == 0) {  // an empty product: B̄ = 0
+      if (!accumulate) std::fill(block, block + s.n * s.p, 0.0);
+    } else if (a.transpose_b) {
+      gemm(true, false, s.p, s.n, s.rows, y_bar, s.p, x, s.n, block, accumulate, alpha);  // Ȳᵀ X
+    } else {
+      gemm(true, false, s.n, s.p, s.rows, x, s.n, y_bar, s.p, block, accumulate, alpha);  // Xᵀ Ȳ
+    }
+    if (!bias) return;
+    double* b = block + s.n * s.p;
+    const double beta = scale * a.bias_scale;
+    if (!accumulate) std::fill(b, b + a.count, 0.0);
+    for (std::size_t row = 0; row < s.rows; ++row)
+      for (std::size_t j = 0; j < a.count; ++j) b[j] += beta * y_bar[row * s.p + j];
+  }
+  // The block's cotangent is bilinear in (X, Ȳ): its tangent is B̄(Ẋ, Ȳ) + [B̄ | b̄](X, Ẏ̄), added
+  // straight into the input's tangent, with no GEMM for B̄ itself (b̄ does not depend on X).
+  static bool add_piece_tangent(const Rule<Var>& r, int i, const Var& g, Tensor& x_dot_bar) {
     if (i == 0) return false;
     const Attrs& a = r.attrs();
-    start = a.start;
     const Var x = r.x();
-    const Shape& x_shape = x.shape();
-    tangent = g.has_tangent() ? block_cotangent(x.value(), g.tangent(), x_shape, a, 0)
-                              : Tensor::zeros(a.count ? Shape{matrix_size(a) + a.count} : a.shape);
-    if (x.has_tangent()) {
-      const Tensor term = matrix_cotangent(x.tangent(), g.value(), x_shape, a, 0);
-      detail::add_rows(term.data(), term.size(), 1, tangent.data(), 0);
-    }
+    const Sizes s = sizes(x.shape(), a);
+    double* block = x_dot_bar.data() + a.start;
+    if (g.has_tangent()) write_block_cotangent(x.value().data(), g.tangent().data(), s, a, block, true, 1.0, a.count != 0);
+    if (x.has_tangent()) write_block_cotangent(x.tangent().data(), g.value().data(), s, a, block, true, 1.0, false);
     return true;
   }
   // w̄[b, start : start + size (+ p)] gets [B̄ | b̄] for each batch element b, in place (overwritten
@@ -225,24 +240,11 @@ struct SegmentMatMul {
     const Attrs& a = r.attrs();
     const Tensor &x = r.x(), &w = r.y();
     const Sizes s = sizes(x.shape(), a);
-    const std::size_t length = w.size(), size = matrix_size(a);
-    const bool accumulate = !x_bar.claim(a.start, size + a.count, length);
-    const double alpha = x_bar.scale() * a.scalar, beta = x_bar.scale() * a.bias_scale;
-    for (std::size_t b = 0, count = shape_size(head(g.shape(), r.lead())); b < count; ++b) {
-      const double* y_bar = g.data() + b * s.rows * s.p;
-      double* block = x_bar.tensor().data() + b * length + a.start;
-      if (s.rows * s.n * s.p == 0) {  // an empty product: B̄ = 0
-        if (!accumulate) std::fill(block, block + size, 0.0);
-      } else if (a.transpose_b) {
-        gemm(true, false, s.p, s.n, s.rows, y_bar, s.p, x.data(), s.n, block, accumulate, alpha);  // Ȳᵀ X
-      } else {
-        gemm(true, false, s.n, s.p, s.rows, x.data(), s.n, y_bar, s.p, block, accumulate, alpha);  // Xᵀ Ȳ
-      }
-      double* bias = block + size;  // b̄ = β Σ_rows Ȳ
-      if (!accumulate) std::fill(bias, bias + a.count, 0.0);
-      for (std::size_t row = 0; row < s.rows; ++row)
-        for (std::size_t j = 0; j < a.count; ++j) bias[j] += beta * y_bar[row * s.p + j];
-    }
+    const std::size_t length = w.size();
+    const bool accumulate = !x_bar.claim(a.start, matrix_size(a) + a.count, length);
+    for (std::size_t b = 0, count = shape_size(head(g.shape(), r.lead())); b < count; ++b)
+      write_block_cotangent(x.data(), g.data() + b * s.rows * s.p, s, a, x_bar.tensor().data() + b * length + a.start,
+                            accumulate, x_bar.scale(), a.count != 0);
   }
 };
 

@@ -75,9 +75,8 @@ struct Segment {
     piece = g;  // assemble reads it flat
     return true;
   }
-  static bool piece_tangent(const Rule<Var>& r, int, const Var& g, Tensor& tangent, std::size_t& start) {
-    start = r.attrs().start;
-    tangent = g.has_tangent() ? g.tangent() : Tensor::zeros(g.shape());
+  static bool add_piece_tangent(const Rule<Var>& r, int, const Var& g, Tensor& x_dot_bar) {
+    if (g.has_tangent()) add_rows(g.tangent().data(), g.size(), 1, x_dot_bar.data() + r.attrs().start, 0);
     return true;
   }
   static void accumulate_vjp(const Rule<Tensor>& r, int, const Tensor& g, Accumulator& x_bar) {

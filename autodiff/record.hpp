@@ -12,8 +12,8 @@
 // a fast path that writes the VJP into the input's cotangent in place (slice, segment), or
 // `static bool vjp_piece(const Rule<Var>&, int i, const Var& g, Var& piece, std::size_t& start)`,
 // which lets the recorded sweep gather blocks of a flat vector into one `assemble` (segment), and
-// with it `static bool piece_tangent(const Rule<Var>&, int i, const Var& g, Tensor& t, std::size_t&
-// start)`, the piece's tangent alone (what hvp needs), and `static constexpr int block_input`, the
+// with it `static bool add_piece_tangent(const Rule<Var>&, int i, const Var& g, Tensor& x_dot_bar)`,
+// which adds the piece's tangent alone into the input's (what hvp needs), and `static constexpr int block_input`, the
 // input read only as the block [start, start + size(shape)) (see OpInfo::block_input).
 //
 // The rules are templates: with T = Tensor they compute numbers; with T = Var they record ops on
@@ -98,9 +98,14 @@ struct Elementwise {
       const Tensor &x = r.x(), &fx = r.out();
       if (g.shape() == x.shape()) {
         Tensor out = Tensor::empty(g.shape());
-        const double *gp = g.data(), *xp = x.data(), *fp = fx.data();
-        double* o = out.data();
-        for (std::size_t i = 0, n = out.size(); i < n; ++i) o[i] = gp[i] * Op::slope(xp[i], fp[i]);
+        // restrict: the result is a fresh block, so the loop vectorizes (a branchy slope, relu's,
+        // becomes a blend instead of a mispredicted jump per element)
+        const double *__restrict gp = g.data(), *__restrict xp = x.data(), *__restrict fp = fx.data();
+        double* __restrict o = out.data();
+        for (std::size_t i = 0, n = out.size(); i < n; ++i) {
+          const double slope = Op::slope(xp[i], fp[i]);  // named: GCC 12 if-converts it only so
+          o[i] = gp[i] * slope;
+        }
         return out;
       }
     }
@@ -149,9 +154,9 @@ constexpr auto piece_entry() {
 
 template <class Op>
 constexpr auto piece_tangent_entry() {
-  using Fn = bool (*)(const Rule<Var>&, int, const Var&, Tensor&, std::size_t&);
-  if constexpr (requires { &Op::piece_tangent; }) {
-    return static_cast<Fn>(&Op::piece_tangent);
+  using Fn = bool (*)(const Rule<Var>&, int, const Var&, Tensor&);
+  if constexpr (requires { &Op::add_piece_tangent; }) {
+    return static_cast<Fn>(&Op::add_piece_tangent);
   } else {
     return static_cast<Fn>(nullptr);
   }

@@ -70,10 +70,11 @@ struct OpInfo {
   // pieces of one input into a single `assemble` op instead of an embedding and an add per
   // piece. nullptr: none.
   bool (*vjp_piece)(const Rule<Var>&, int input, const Var& cotangent, Var& piece, std::size_t& start);
-  // Optional, with vjp_piece: that piece's tangent alone, without recording the piece (an HVP
-  // reads only the gradient's tangent, so the gradient's own value need not be formed). Called
-  // only without batches. false: not a block. nullptr: none.
-  bool (*piece_tangent)(const Rule<Var>&, int input, const Var& cotangent, Tensor& tangent, std::size_t& start);
+  // Optional, with vjp_piece: adds that piece's tangent alone into the tangent of the input's
+  // whole cotangent (flat, no batch), without recording the piece (an HVP reads only the
+  // gradient's tangent, so the gradient's own value need not be formed). Called only without
+  // batches. false: not a block. nullptr: none.
+  bool (*add_piece_tangent)(const Rule<Var>&, int input, const Var& cotangent, Tensor& input_tangent);
   // The input this op reads only as the block [start, start + size(shape) + count) of its last
   // axis (attrs), and in its rules only before it writes that input's cotangent (segment,
   // segment_matmul); −1: none. Lets descend() update such blocks in place during the sweep.
