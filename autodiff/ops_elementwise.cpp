@@ -143,24 +143,28 @@ struct Square : Elementwise<Square> {  // (x²)' = 2x
   static constexpr const char* name = "square";
   static Tensor value(In in, const Attrs&) { return Tensor(in[0].xt() * in[0].xt()); }
   template <class T> static T derivative(const Rule<T>& r) { return scale(r.x(), 2.0); }
+  static double slope(double x, double) { return 2.0 * x; }
 };
 
 struct Sqrt : Elementwise<Sqrt> {  // (√x)' = 1 / (2√x)
   static constexpr const char* name = "sqrt";
   static Tensor value(In in, const Attrs&) { return Tensor(xt::sqrt(in[0].xt())); }
   template <class T> static T derivative(const Rule<T>& r) { return 0.5 / r.out(); }
+  static double slope(double, double fx) { return 0.5 / fx; }
 };
 
 struct Exp : Elementwise<Exp> {  // (eˣ)' = eˣ
   static constexpr const char* name = "exp";
   static Tensor value(In in, const Attrs&) { return Tensor(xt::exp(in[0].xt())); }
   template <class T> static T derivative(const Rule<T>& r) { return r.out(); }
+  static double slope(double, double fx) { return fx; }
 };
 
 struct Log : Elementwise<Log> {  // (log x)' = 1/x
   static constexpr const char* name = "log";
   static Tensor value(In in, const Attrs&) { return Tensor(xt::log(in[0].xt())); }
   template <class T> static T derivative(const Rule<T>& r) { return pow(r.x(), -1.0); }
+  static double slope(double x, double) { return 1.0 / x; }
 };
 
 struct Sin : Elementwise<Sin> {  // sin' = cos
@@ -194,12 +198,14 @@ struct OneMinusSquare : Elementwise<OneMinusSquare> {  // (1 - x²)' = -2x
     return out;
   }
   template <class T> static T derivative(const Rule<T>& r) { return scale(r.x(), -2.0); }
+  static double slope(double x, double) { return -2.0 * x; }
 };
 
 struct Sigmoid : Elementwise<Sigmoid> {  // σ' = σ (1 - σ)
   static constexpr const char* name = "sigmoid";
   static Tensor value(In in, const Attrs&) { return Tensor(1.0 / (1.0 + xt::exp(-in[0].xt()))); }
   template <class T> static T derivative(const Rule<T>& r) { return r.out() * (1.0 - r.out()); }
+  static double slope(double, double fx) { return fx * (1.0 - fx); }
 };
 
 struct Relu : Elementwise<Relu> {  // relu' = step (0 at the kink, as PyTorch and JAX)
