@@ -216,13 +216,13 @@ void require_scalar(const Var& y, const char* what) {
 // Whether descend() may update x in place during the sweep: every op that reads x reads its own
 // block of it, disjoint from the others' blocks (a flat weight vector read by its layers).
 bool read_as_blocks(const Tape& tape, std::uint32_t x, std::uint32_t top) {
-  std::vector<std::pair<std::size_t, std::size_t>> blocks;
+  xt::svector<std::pair<std::size_t, std::size_t>, 16> blocks;  // no heap for up to 8 layers
   for (std::uint32_t k = x + 1; k <= top; ++k) {
     const Node& n = tape.node(k);
     for (std::uint32_t i = 0; i < n.n_inputs; ++i) {
       if (tape.input(n, i) != x) continue;
       if (n.op == nullptr || n.op->block_input != static_cast<int>(i)) return false;
-      blocks.emplace_back(n.attrs.start, n.attrs.start + shape_size(n.attrs.shape) + n.attrs.count);
+      blocks.push_back({n.attrs.start, n.attrs.start + shape_size(n.attrs.shape) + n.attrs.count});
     }
   }
   std::sort(blocks.begin(), blocks.end());

@@ -144,7 +144,8 @@ void gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, cons
     return;
   }
   if (tb && n < 4) {  // dot products too short for vector lanes: transpose B (n × p, small) instead
-    std::vector<double> b_t(n * p);
+    thread_local std::vector<double> b_t;  // kept: a first layer's product does this every step
+    b_t.resize(n * p);
     for (std::size_t j = 0; j < p; ++j)
       for (std::size_t k = 0; k < n; ++k) b_t[k * p + j] = B[j * ldb + k];
     return gemm(ta, false, rows, p, n, A, lda, b_t.data(), p, C, accumulate, alpha);

@@ -97,6 +97,9 @@ Tensor sum(const Tensor& x);  // all elements -> 0-d
 Var sum(const Var& x);
 Tensor sum(const Tensor& x, std::int64_t axis);
 Var sum(const Var& x, std::int64_t axis);
+// ‖a − b‖² for a and b of one shape (0-d), in one node: a squared loss's sum.
+Tensor squared_distance(const Tensor& a, const Tensor& b);
+Var squared_distance(const Var& a, const Var& b);
 Tensor mean(const Tensor& x);
 Var mean(const Var& x);
 Tensor mean(const Tensor& x, std::int64_t axis);

@@ -143,6 +143,40 @@ struct SumAxis {
   template <class T> static T jvp(const Rule<T>& r, int, const T& d) { return sum(d, r.attrs().axis); }
 };
 
+// ‖a − b‖², the sum of squared differences of two tensors of one shape, in one node (a squared
+// loss records it instead of sub, square and sum):
+//   ā = 2 (a − b) ḡ,   b̄ = −ā,   d(‖a − b‖²) = Σ 2 (a − b) (ȧ − ḃ).
+struct SquaredDistance {
+  static constexpr const char* name = "squared_distance";
+  static Tensor value(In in, const Attrs&) {
+    const Tensor &a = in[0], &b = in[1];
+    if (a.shape() != b.shape())
+      throw Error(fmt::format("squared_distance: shapes {} and {} differ", to_string(a.shape()), to_string(b.shape())));
+    double total = 0.0;
+    for (std::size_t i = 0, n = a.size(); i < n; ++i) total += (a.data()[i] - b.data()[i]) * (a.data()[i] - b.data()[i]);
+    return Tensor::full({}, total);
+  }
+  // 2 (a − b), times ±1 for input 0 or 1.
+  template <class T> static T twice_difference(const Rule<T>& r, int i) {
+    return i == 0 ? scale(r.x() - r.y(), 2.0) : scale(r.y() - r.x(), 2.0);
+  }
+  template <class T> static T vjp(const Rule<T>& r, int i, const T& g) {
+    if constexpr (std::is_same_v<T, Tensor>) {  // one pass on numbers, without a batch
+      if (g.dim() == 0) {
+        const double sign = i == 0 ? 2.0 * g.item() : -2.0 * g.item();
+        const Tensor &a = r.x(), &b = r.y();
+        Tensor out = Tensor::empty(a.shape());
+        for (std::size_t k = 0, n = a.size(); k < n; ++k) out.data()[k] = sign * (a.data()[k] - b.data()[k]);
+        return out;
+      }
+    }
+    return broadcast_to(g, r.in_shape(0), r.lead()) * twice_difference(r, i);
+  }
+  template <class T> static T jvp(const Rule<T>& r, int i, const T& d) {
+    return sum_to(d * twice_difference(r, i), {}, r.lead());
+  }
+};
+
 }  // namespace op
 
 using namespace detail;
@@ -186,6 +220,8 @@ Tensor sum(const Tensor& x) { return sum_all(x); }
 Var sum(const Var& x) { return sum_all(x); }
 Tensor sum(const Tensor& x, std::int64_t axis) { return sum_axis_any(x, axis); }
 Var sum(const Var& x, std::int64_t axis) { return sum_axis_any(x, axis); }
+Tensor squared_distance(const Tensor& a, const Tensor& b) { return eval<op::SquaredDistance>({}, a, b); }
+Var squared_distance(const Var& a, const Var& b) { return record<op::SquaredDistance>({}, a, b); }
 Tensor mean(const Tensor& x) { return scale(sum_all(x), 1.0 / static_cast<double>(x.size())); }
 Var mean(const Var& x) { return scale(sum_all(x), 1.0 / static_cast<double>(x.size())); }
 Tensor mean(const Tensor& x, std::int64_t axis) { return mean_axis(x, axis); }

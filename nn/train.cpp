@@ -18,7 +18,7 @@ Var squared_loss(const Var& prediction, const Var& target, const LossConfig& con
   double factor = 0.5 / config.divisor;
   if (config.reduction == Reduction::mean && prediction.dim() > 0)
     factor /= static_cast<double>(prediction.shape()[0]);
-  return ad::scale(ad::sum(ad::square(prediction - target)), factor);
+  return ad::scale(ad::squared_distance(prediction, target), factor);
 }
 
 namespace {

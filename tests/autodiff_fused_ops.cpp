@@ -25,3 +25,27 @@ TEST_CASE("one_minus_square: value, derivatives, and tanh's derivative through i
     CHECK(h(i, i) == Approx(-2.0 * t * (1.0 - t * t)).epsilon(1e-14));
   }
 }
+
+TEST_CASE("squared_distance: ‖a − b‖² in one node, checked against its composite", "[ops]") {
+  const Tensor a = {{-1.3, 0.2, 0.7}, {2.1, -0.4, 0.0}}, b = {{0.5, 0.5, -0.2}, {1.0, 0.3, 0.9}};
+  double expected = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) expected += (a.flat(i) - b.flat(i)) * (a.flat(i) - b.flat(i));
+  CHECK(squared_distance(a, b).item() == Approx(expected).epsilon(1e-15));  // the same sum, up to FMA rounding
+  CHECK(squared_distance(a, b).shape() == Shape{});
+  // Both arguments differentiable: x = [a | b] flattened; finite differences (1e-6), and every
+  // derivative against the composite sum(square(a − b)) (1e-13), forward and reverse, batched too.
+  const Tensor x = concat(std::vector<Tensor>{reshape(a, {6}), reshape(b, {6})}, 0);
+  const auto split = [](const Var& v, std::size_t k) { return reshape(slice(v, 6 * k, 6), {2, 3}); };
+  const auto fused = [&](const Var& v) { return sin(squared_distance(split(v, 0), split(v, 1))); };
+  const auto composite = [&](const Var& v) { return sin(sum(square(split(v, 0) - split(v, 1)))); };
+  const auto report = check_derivatives(fused, x);
+  INFO(report.summary());
+  CHECK(report.passed());
+  const auto close = [](const Tensor& p, const Tensor& q) { return max_relative_difference(p, q) < 1e-13; };
+  CHECK(close(grad(fused, x), grad(composite, x)));
+  CHECK(close(jacfwd(fused, x), jacrev(composite, x)));
+  CHECK(close(hessian(fused, x), hessian(composite, x)));
+  CHECK(close(jacrev(grad_fn(fused), x), hessian(composite, x)));
+  CHECK_THROWS_WITH(squared_distance(a, Tensor::ones({3, 2})), Catch::Contains("squared_distance") &&
+                                                                  Catch::Contains("[2, 3]") && Catch::Contains("[3, 2]"));
+}

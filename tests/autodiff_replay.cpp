@@ -197,6 +197,22 @@ TEST_CASE("descend: w ← w − step ∇L, in place during the sweep when layers
   CHECK(rel_error(w.value(), expected) < 1e-14);
   CHECK(rel_error(w.value(), w0) > 1e-4);  // it moved
 
+  // Layers in one op each (segment_affine: the weights and the bias as one block), as nn::Dense
+  // records them: in place too.
+  const auto affine_loss = [&](const Var& v) {
+    const Var h = tanh(segment_affine(Var(x), v, 0, {net.hidden, net.in}, true));
+    const std::size_t second = net.hidden * net.in + net.hidden;
+    return sum(square(segment_affine(h, v, second, {1, net.hidden}, true, 0.5, 2.0) - Var(y)));
+  };
+  TapeScope layers;
+  const Var wa = layers.tape().variable(w0);
+  const Var la = affine_loss(wa);
+  const Tensor ga = gradient(la, wa);
+  CHECK(descend(la, wa, step));
+  Tensor expected_a = w0;
+  for (std::size_t i = 0; i < expected_a.size(); ++i) expected_a.flat(i) -= step * ga.flat(i);
+  CHECK(rel_error(wa.value(), expected_a) < 1e-14);
+
   // Not read as disjoint blocks (a layer reused, or w read whole): the gradient comes first,
   // with the same result.
   const auto shared = [](const Var& v) {

@@ -142,6 +142,49 @@ TEST_CASE("segment_matmul: a block that does not fit, or inner sizes that differ
   CHECK_NOTHROW(segment_matmul(x, w, 1, {3, 3}, false));
 }
 
+TEST_CASE("segment_affine: α x op(B) + β b in one node, b right after B", "[ops][segment_matmul]") {
+  for (bool tb : {false, true}) {
+    INFO("transpose_b " << tb);
+    const Shape block = tb ? Shape{3, 4} : Shape{4, 3};  // 4 inputs, 3 outputs
+    const Tensor z = uniform({2 * 3 * 4 + 2 + 12 + 3 + 1}, 17);
+    // Value: the composite it replaces (1e-13; the same kernels, α applied to the product's sums).
+    const Tensor x = uniform({2, 3, 4}, 18);
+    const Tensor composite =
+        add(scale(segment_matmul(x, z, 26, block, tb), 0.7), scale(segment(z, 38, {3}), -1.3));
+    CHECK(rel_error(segment_affine(x, z, 26, block, tb, 0.7, -1.3), composite) < 1e-13);
+    // Derivatives: against finite differences; forward against reverse; HVP against the Hessian;
+    // the HVP's shortcut (the block's tangent GEMMed into the sum) against the recorded gradient.
+    const auto f = [&](const Var& v) {
+      const Var xv = reshape(segment(v, 0, {24}), {2, 3, 4});
+      const Var once = segment_affine(xv, v, 26, block, tb, 0.7, -1.3);                      // (2, 3, 3)
+      return segment_matmul(tanh(once), v, 26, block, !tb);                        // (2, 3, 4)
+    };
+    const CheckReport r = check_derivatives(f, z);
+    const CheckReport s = check_derivatives([&](const Var& v) { return sum(square(f(v))); }, z);
+    INFO(r.summary() << "\n" << s.summary());
+    CHECK(r.passed());
+    CHECK(s.passed());
+    CHECK(rel_error(jacfwd(f, z), jacrev(f, z)) < 1e-12);
+    const auto scalar = [&](const Var& v) { return sum(sin(f(v))); };
+    const Tensor H = hessian(scalar, z), v = uniform(z.shape(), 19);
+    CHECK(rel_error(matmul(H, v), hvp(scalar, z, v)) < 1e-12);
+    TapeScope scope;
+    const Var w = scope.tape().variable(z, v);
+    const Var y = scalar(w);
+    const Tensor recorded = gradient_var(y, w).tangent();  // a copy: recording more moves the nodes
+    CHECK(rel_error(gradient_tangent(y, w), recorded) < 1e-12);
+  }
+  // A layer without its multipliers, in a loss: the gradient through one node equals the four.
+  const Tensor x = uniform({5, 3}, 20), w0 = uniform({3 * 4 + 4}, 21);
+  const auto fused = [&](const Var& w) { return sum(square(segment_affine(Var(x), w, 0, {4, 3}, true))); };
+  const auto four = [&](const Var& w) {
+    return sum(square(segment_matmul(Var(x), w, 0, {4, 3}, true) + segment(w, 12, {4})));
+  };
+  CHECK(rel_error(grad(fused, w0), grad(four, w0)) < 1e-13);
+  CHECK_THROWS_WITH(segment_affine(x, w0, 1, {4, 3}, true), Catch::Contains("bias of 4") && Catch::Contains("[16]"));
+  CHECK_THROWS_WITH(segment_affine(x, w0, 0, {12}, true), Catch::Contains("must be a matrix"));
+}
+
 TEST_CASE("assemble: pieces of any shape read flat, behind shared leading axes", "[ops][assemble]") {
   // z holds a (2, 3) piece and a (2, 2) piece; with lead = 1 they are laid at offsets 1 and 4 of
   // a (2, 7) result (each row of a piece goes to its row of the result).
