@@ -35,7 +35,9 @@ class Model {
   std::size_t num_params() const;
   // Weights drawn from this model's initialization scheme: same seed, same w.
   virtual Tensor init(std::uint64_t seed) const = 0;
-  // f(X, w) on the tape: x has shape (N, input_dim), the result (N, output_dim).
+  // f(X, w) on the tape: x has shape (N, input_dim), the result (N, output_dim). It must record
+  // the same ops for any w and x of these shapes (no branching on values): training records it
+  // once and replays the recording (autodiff::Tape::replay).
   virtual Var forward(const Var& w, const Var& x) const = 0;
   virtual std::string describe() const = 0;
 

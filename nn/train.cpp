@@ -62,7 +62,7 @@ GradientDescent::GradientDescent(const Model& model, Tensor w0, Tensor x, Tensor
 
 double GradientDescent::evaluate() {
   const ad::UseTape use(tape_);
-  if (evaluations_ == 0) {
+  if (!loss_.valid()) {  // the first time: record; later steps replay the recording at the new w
     loss_ = squared_loss(model_.forward(w_var_, x_), y_, config_.loss);
   } else {
     tape_.replay(steady_);

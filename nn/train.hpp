@@ -49,8 +49,9 @@ TrainResult train(const Model& model, const Tensor& w0, const Tensor& x, const T
                   const StepCallback& callback = {});
 
 // Gradient descent one step at a time on a fixed data set: what train() runs, and what a
-// benchmark times. Inputs are checked once; the model is recorded on this object's own tape,
-// which keeps its storage between steps.
+// benchmark times. Inputs are checked once; the loss is recorded once on this object's own tape
+// and replayed at each new w (Tape::replay), and update() steps w in place during the backward
+// sweep (autodiff::descend).
 class GradientDescent {
  public:
   GradientDescent(const Model& model, Tensor w0, Tensor x, Tensor y, const TrainConfig& config);
@@ -68,10 +69,10 @@ class GradientDescent {
   const Model& model_;
   TrainConfig config_;
   autodiff::Tape tape_;
-  // Recorded once, below the rewind point: the data and w itself, which update() changes in
-  // place (everything recorded from w is rewound before the next step, so nothing goes stale).
+  // The leaves: the data and w itself, which update() changes in place; the loss recorded from
+  // them is replayed by the next evaluate(), so nothing goes stale.
   Var x_, y_, w_var_, loss_;
-  std::size_t steady_ = 0;  // the tape size after x, y and w
+  std::size_t steady_ = 0;  // the tape size after x, y and w: where the recorded loss starts
   std::size_t evaluations_ = 0;
 };
 
