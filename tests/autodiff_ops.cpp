@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "autodiff/autodiff.hpp"
+#include "autodiff_helpers.hpp"
 
 namespace {
 
@@ -39,19 +40,7 @@ constexpr double kAdVsAdTol = 1e-12;       // two AD computations of the same de
 
 // ---- tensors and comparisons ----------------------------------------------------------------
 
-// max |a - b| / max(1, |a|, |b|) over elements, written here again so that a bug in the library's
-// own max_relative_difference cannot hide one; infinity when the shapes differ or on NaN.
-double rel_error(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return std::numeric_limits<double>::infinity();
-  double worst = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double x = a.flat(i), y = b.flat(i);
-    const double e = std::abs(x - y) / std::max({1.0, std::abs(x), std::abs(y)});
-    if (std::isnan(e)) return std::numeric_limits<double>::infinity();
-    worst = std::max(worst, e);
-  }
-  return worst;
-}
+using autodiff_test::rel_error;
 
 // Exact equality of shape and every element.
 bool identical(const Tensor& a, const Tensor& b) {
@@ -92,13 +81,7 @@ std::string not_identical(const std::string& what, const Tensor& actual, const T
     if (!failures_.empty()) RC_FAIL(failures_);    \
   } while (false)
 
-Tensor uniform(const Shape& shape, std::uint64_t seed, double lo, double hi) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  Tensor t = Tensor::zeros(shape);
-  for (std::size_t i = 0; i < t.size(); ++i) t.flat(i) = u(rng);
-  return t;
-}
+using autodiff_test::uniform;
 
 // |x| in [lo, hi] with a random sign: away from the kinks of relu and abs at 0.
 Tensor away_from_zero(const Shape& shape, std::uint64_t seed, double lo, double hi) {

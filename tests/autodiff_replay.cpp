@@ -18,29 +18,15 @@
 
 #include "autodiff/accumulator.hpp"
 #include "autodiff/autodiff.hpp"
+#include "autodiff_helpers.hpp"
 #include "autodiff/gemm.hpp"
 
 namespace {
 
 using namespace autodiff;
 
-Tensor uniform(const Shape& shape, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  Tensor t = Tensor::empty(shape);
-  for (std::size_t i = 0; i < t.size(); ++i) t.flat(i) = u(gen);
-  return t;
-}
-
-double rel_error(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return 1e300;
-  double worst = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double x = a.flat(i), y = b.flat(i);
-    worst = std::max(worst, std::abs(x - y) / std::max({1.0, std::abs(x), std::abs(y)}));
-  }
-  return worst;
-}
+using autodiff_test::rel_error;
+using autodiff_test::uniform;
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && std::equal(a.data(), a.data() + a.size(), b.data());

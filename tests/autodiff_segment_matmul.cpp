@@ -20,29 +20,14 @@
 #include <thread>
 
 #include "autodiff/autodiff.hpp"
+#include "autodiff_helpers.hpp"
 
 namespace {
 
 using namespace autodiff;
 
-Tensor uniform(const Shape& shape, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> u(-1.5, 1.5);
-  Tensor t = Tensor::empty(shape);
-  for (std::size_t i = 0; i < t.size(); ++i) t.flat(i) = u(gen);
-  return t;
-}
-
-// max |a - b| / max(1, |a|, |b|); infinity on a shape mismatch.
-double rel_error(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return 1e300;
-  double worst = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double x = a.flat(i), y = b.flat(i);
-    worst = std::max(worst, std::abs(x - y) / std::max({1.0, std::abs(x), std::abs(y)}));
-  }
-  return worst;
-}
+using autodiff_test::rel_error;
+using autodiff_test::uniform;
 
 // op(A) op(B) by the textbook triple loop, for matrices.
 Tensor naive_product(const Tensor& a, const Tensor& b, bool ta, bool tb) {
@@ -56,6 +41,28 @@ Tensor naive_product(const Tensor& a, const Tensor& b, bool ta, bool tb) {
       c(i, j) = s;
     }
   return c;
+}
+
+// The derivative checks both layer ops get, on f: R^n -> tensors: finite differences of f and of
+// a scalar of it (check_derivatives, 1e-6); jacfwd against jacrev, the HVP against the Hessian, and
+// hvp's shortcut (gradient_tangent: blocks' tangents GEMMed into the sum) against the recorded
+// gradient's tangent (1e-12).
+template <class F>
+void check_layer_derivatives(const F& f, const Tensor& z, std::uint64_t seed) {
+  const CheckReport r = check_derivatives(f, z);
+  const CheckReport s = check_derivatives([&](const Var& v) { return sum(square(f(v))); }, z);
+  INFO(r.summary() << "\n" << s.summary());
+  CHECK(r.passed());
+  CHECK(s.passed());
+  CHECK(rel_error(jacfwd(f, z), jacrev(f, z)) < 1e-12);
+  const auto scalar = [&](const Var& v) { return sum(sin(f(v))); };
+  const Tensor H = hessian(scalar, z), v = uniform(z.shape(), seed);
+  CHECK(rel_error(matmul(H, v), hvp(scalar, z, v)) < 1e-12);
+  TapeScope scope;
+  const Var w = scope.tape().variable(z, v);
+  const Var y = scalar(w);
+  const Tensor recorded = gradient_var(y, w).tangent();  // a copy: recording more moves the nodes
+  CHECK(rel_error(gradient_tangent(y, w), recorded) < 1e-12);
 }
 
 }  // namespace
@@ -122,15 +129,7 @@ TEST_CASE("segment_matmul: derivatives against finite differences, forward again
       const Var once = segment_matmul(x, v, 26, block, tb);                 // (2, 3, 3)
       return segment_matmul(tanh(once), v, 26, block, !tb);                 // (2, 3, 4)
     };
-    const CheckReport r = check_derivatives(f, z);
-    const CheckReport s = check_derivatives([&](const Var& v) { return sum(square(f(v))); }, z);
-    INFO(r.summary() << "\n" << s.summary());
-    CHECK(r.passed());
-    CHECK(s.passed());
-    CHECK(rel_error(jacfwd(f, z), jacrev(f, z)) < 1e-12);
-    const auto scalar = [&](const Var& v) { return sum(sin(f(v))); };
-    const Tensor H = hessian(scalar, z), v = uniform(z.shape(), 8);
-    CHECK(rel_error(matmul(H, v), hvp(scalar, z, v)) < 1e-12);
+    check_layer_derivatives(f, z, 8);
   }
 }
 
@@ -152,27 +151,12 @@ TEST_CASE("segment_affine: α x op(B) + β b in one node, b right after B", "[op
     const Tensor composite =
         add(scale(segment_matmul(x, z, 26, block, tb), 0.7), scale(segment(z, 38, {3}), -1.3));
     CHECK(rel_error(segment_affine(x, z, 26, block, tb, 0.7, -1.3), composite) < 1e-13);
-    // Derivatives: against finite differences; forward against reverse; HVP against the Hessian;
-    // the HVP's shortcut (the block's tangent GEMMed into the sum) against the recorded gradient.
     const auto f = [&](const Var& v) {
       const Var xv = reshape(segment(v, 0, {24}), {2, 3, 4});
-      const Var once = segment_affine(xv, v, 26, block, tb, 0.7, -1.3);                      // (2, 3, 3)
-      return segment_matmul(tanh(once), v, 26, block, !tb);                        // (2, 3, 4)
+      const Var once = segment_affine(xv, v, 26, block, tb, 0.7, -1.3);  // (2, 3, 3)
+      return segment_matmul(tanh(once), v, 26, block, !tb);             // (2, 3, 4)
     };
-    const CheckReport r = check_derivatives(f, z);
-    const CheckReport s = check_derivatives([&](const Var& v) { return sum(square(f(v))); }, z);
-    INFO(r.summary() << "\n" << s.summary());
-    CHECK(r.passed());
-    CHECK(s.passed());
-    CHECK(rel_error(jacfwd(f, z), jacrev(f, z)) < 1e-12);
-    const auto scalar = [&](const Var& v) { return sum(sin(f(v))); };
-    const Tensor H = hessian(scalar, z), v = uniform(z.shape(), 19);
-    CHECK(rel_error(matmul(H, v), hvp(scalar, z, v)) < 1e-12);
-    TapeScope scope;
-    const Var w = scope.tape().variable(z, v);
-    const Var y = scalar(w);
-    const Tensor recorded = gradient_var(y, w).tangent();  // a copy: recording more moves the nodes
-    CHECK(rel_error(gradient_tangent(y, w), recorded) < 1e-12);
+    check_layer_derivatives(f, z, 19);
   }
   // A layer without its multipliers, in a loss: the gradient through one node equals the four.
   const Tensor x = uniform({5, 3}, 20), w0 = uniform({3 * 4 + 4}, 21);
