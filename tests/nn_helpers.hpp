@@ -4,11 +4,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "autodiff/tensor.hpp"
+#include "autodiff_helpers.hpp"
 #include "nn/nn.hpp"
 
 namespace nn_test {
@@ -18,11 +18,7 @@ using autodiff::Tensor;
 
 // Uniform [lo, hi) entries from the test's own generator (not nn::Rng).
 inline Tensor random_tensor(const Shape& shape, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937_64 engine(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Tensor t = Tensor::zeros(shape);
-  for (std::size_t i = 0; i < t.size(); ++i) t.flat(i) = dist(engine);
-  return t;
+  return autodiff_test::uniform(shape, seed, lo, hi);
 }
 
 // Same shape and the same bytes (so -0.0 != 0.0 and NaN == NaN with the same payload).
