@@ -19,13 +19,6 @@ Vec4 load4(const double* p) {
 }
 void store4(double* p, Vec4 v) { std::memcpy(p, &v, sizeof v); }
 
-// {Σ v[0], Σ v[1], Σ v[2], Σ v[3]}, each summed as (x0 + x1) + (x2 + x3), by pairwise shuffles.
-Vec4 lane_sums(const Vec4 v[4]) {
-  const Vec4 t0{v[0][0] + v[0][1], v[1][0] + v[1][1], v[0][2] + v[0][3], v[1][2] + v[1][3]};
-  const Vec4 t1{v[2][0] + v[2][1], v[3][0] + v[3][1], v[2][2] + v[2][3], v[3][2] + v[3][3]};
-  return Vec4{t0[0], t0[1], t1[0], t1[1]} + Vec4{t0[2], t0[3], t1[2], t1[3]};
-}
-
 // How a kernel puts its sums s into C: C = α s, or C += α s when accumulating.
 struct Output {
   bool accumulate;
@@ -52,9 +45,7 @@ void rows_times_b_block(std::size_t i0, std::size_t j, std::size_t p, std::size_
     }
   }
   for (std::size_t r = 0; r < MR; ++r)
-    for (std::size_t v = 0; v < NV; ++v) {
-      out(C + (i0 + r) * p + j + 4 * v, sums[r][v]);
-    }
+    for (std::size_t v = 0; v < NV; ++v) out(C + (i0 + r) * p + j + 4 * v, sums[r][v]);
 }
 
 // Rows i0 .. i0+MR of C = op(A) B. Eight accumulators (MR · NV) hide the FMA latency: blocks of
@@ -92,23 +83,13 @@ void dot_block(std::size_t i0, std::size_t j0, std::size_t p, std::size_t n, con
       for (std::size_t c = 0; c < NR; ++c) lanes[r][c] += ar * b[c];
     }
   }
-  for (std::size_t r = 0; r < MR; ++r) {
-    if constexpr (NR == 4) {  // the four sums of a row in one vector: one store instead of four
-      Vec4 sums = lane_sums(lanes[r]);
-      for (std::size_t kk = k; kk < n; ++kk) {
-        const Vec4 b{B[j0 * ldb + kk], B[(j0 + 1) * ldb + kk], B[(j0 + 2) * ldb + kk], B[(j0 + 3) * ldb + kk]};
-        sums += A[(i0 + r) * lda + kk] * b;
-      }
-      out(C + (i0 + r) * p + j0, sums);
-    } else {
-      for (std::size_t c = 0; c < NR; ++c) {
-        const Vec4 v = lanes[r][c];
-        double sum = (v[0] + v[1]) + (v[2] + v[3]);
-        for (std::size_t kk = k; kk < n; ++kk) sum += A[(i0 + r) * lda + kk] * B[(j0 + c) * ldb + kk];
-        out(C + (i0 + r) * p + j0 + c, sum);
-      }
+  for (std::size_t r = 0; r < MR; ++r)
+    for (std::size_t c = 0; c < NR; ++c) {
+      const Vec4 v = lanes[r][c];
+      double sum = (v[0] + v[1]) + (v[2] + v[3]);
+      for (std::size_t kk = k; kk < n; ++kk) sum += A[(i0 + r) * lda + kk] * B[(j0 + c) * ldb + kk];
+      out(C + (i0 + r) * p + j0 + c, sum);
     }
-  }
 }
 
 template <std::size_t MR>
