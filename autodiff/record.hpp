@@ -13,8 +13,9 @@
 // `static bool vjp_piece(const Rule<Var>&, int i, const Var& g, Var& piece, std::size_t& start)`,
 // which lets the recorded sweep gather blocks of a flat vector into one `assemble` (segment), and
 // with it `static bool add_piece_tangent(const Rule<Var>&, int i, const Var& g, Tensor& x_dot_bar)`,
-// which adds the piece's tangent alone into the input's (what hvp needs), and `static constexpr int block_input`, the
-// input read only as the block [start, start + size(shape)) (see OpInfo::block_input).
+// which adds the piece's tangent alone into the input's (what hvp needs), and
+// `static constexpr int block_input`, the input read only as the block [start, start + size(shape)
+// + count) (see OpInfo::block_input).
 //
 // The rules are templates: with T = Tensor they compute numbers; with T = Var they record ops on
 // the tape, so a derivative is itself differentiable (higher order by composition).
@@ -98,12 +99,12 @@ struct Elementwise {
       const Tensor &x = r.x(), &fx = r.out();
       if (g.shape() == x.shape()) {
         Tensor out = Tensor::empty(g.shape());
-        // restrict: the result is a fresh block, so the loop vectorizes (a branchy slope, relu's,
-        // becomes a blend instead of a mispredicted jump per element)
+        // The result is a fresh block (restrict), and the slope is named: GCC 12 if-converts a
+        // branchy slope (relu's) into a vector blend only so, not a mispredicted jump per element.
         const double *__restrict gp = g.data(), *__restrict xp = x.data(), *__restrict fp = fx.data();
         double* __restrict o = out.data();
         for (std::size_t i = 0, n = out.size(); i < n; ++i) {
-          const double slope = Op::slope(xp[i], fp[i]);  // named: GCC 12 if-converts it only so
+          const double slope = Op::slope(xp[i], fp[i]);
           o[i] = gp[i] * slope;
         }
         return out;
