@@ -96,7 +96,7 @@ template <std::size_t MR>
 void rows_times_bt(std::size_t i0, std::size_t p, std::size_t n, const double* A, std::size_t lda, const double* B,
                    std::size_t ldb, double* C, const Output& out) {
   std::size_t j = 0;
-  for (; j + 4 <= p; j += 4) dot_block<MR, 4>(i0, j, p, n, A, lda, B, ldb, C, out);
+  for (; j + 5 <= p; j += 5) dot_block<MR, 5>(i0, j, p, n, A, lda, B, ldb, C, out);
   for (; j < p; ++j) dot_block<MR, 1>(i0, j, p, n, A, lda, B, ldb, C, out);
 }
 
@@ -131,7 +131,8 @@ void gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, cons
       for (std::size_t k = 0; k < n; ++k) b_t[k * p + j] = B[j * ldb + k];
     return gemm(ta, false, rows, p, n, A, lda, b_t.data(), p, C, accumulate, alpha);
   }
-  // Blocks of 4 × 8 and 2 × 4 keep eight vector accumulators in registers.
+  // Eight accumulators or more in registers: 4 × 8, 2 × 16 or 1 × 32 results for products by B,
+  // 2 × 5 dot products (ten) for products by Bᵀ.
   if (tb)
     return by_row_blocks<2>(rows, [&]<std::size_t MR>(std::size_t i) {
       rows_times_bt<MR>(i, p, n, A, lda, B, ldb, C, out);
