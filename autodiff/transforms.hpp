@@ -40,6 +40,17 @@ inline Tensor columns(const Tensor& batched, const Shape& out, const Shape& in) 
   const std::size_t k = batched.shape()[0];
   return reshape(transpose(reshape(batched, {k, shape_size(out)})), join_shapes(out, in));
 }
+// y's value (or tangent) as a result: moved out of the scope's tape, which is rewound anyway, and
+// copied only when f returned a Var of another tape.
+inline Tensor take_value(TapeScope& scope, const Var& y) {
+  if (&y.tape() != &scope.tape()) return y.value();
+  return std::move(scope.tape().node(y.index()).value);
+}
+inline Tensor take_tangent(TapeScope& scope, const Var& y) {
+  if (!y.has_tangent()) return Tensor::zeros(join_shapes(y.tape().tangent_batch(), y.shape()));
+  if (&y.tape() != &scope.tape()) return y.tangent();
+  return std::move(scope.tape().node(y.index()).tangent);
+}
 }  // namespace detail
 
 template <class F>
@@ -56,20 +67,24 @@ Tensor grad(F&& f, const Tensor& x) {
   return value_and_grad(std::forward<F>(f), x).second;
 }
 
+// x is taken by value: pass a temporary (or std::move) and it is not copied.
 template <class F>
-std::pair<Tensor, Tensor> vjp(F&& f, const Tensor& x, const Tensor& u) {
+std::pair<Tensor, Tensor> vjp(F&& f, Tensor x, const Tensor& u) {
   TapeScope scope;
-  const Var X = scope.tape().variable(x);
+  const Var X = scope.tape().variable(std::move(x));
   const Var y = f(X);
-  return {y.value(), std::move(backward(y, {X}, u)[0])};
+  Tensor pulled = std::move(backward(y, {X}, u)[0]);
+  return {detail::take_value(scope, y), std::move(pulled)};
 }
 
+// x and v are taken by value: pass temporaries (or std::move) and they are not copied.
 template <class F>
-std::pair<Tensor, Tensor> jvp(F&& f, const Tensor& x, const Tensor& v) {
+std::pair<Tensor, Tensor> jvp(F&& f, Tensor x, Tensor v) {
   TapeScope scope;
-  const Var X = scope.tape().variable(x, v);
+  const Var X = scope.tape().variable(std::move(x), std::move(v));
   const Var y = f(X);
-  return {y.value(), y.has_tangent() ? y.tangent() : Tensor::zeros(y.shape())};
+  Tensor tangent = detail::take_tangent(scope, y);  // first: it reads y's shape, which take_value moves
+  return {detail::take_value(scope, y), std::move(tangent)};
 }
 
 template <class F>

@@ -142,8 +142,9 @@ LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
     }
     if (l + 1 == depth) break;
     // φ(z) and φ'(z) in one forward-mode pass (elementwise: the JVP along ones is φ').
-    auto [value, slope] = ad::jvp([&](const Var& u) { return nn::activate(mlp.config().activation, u); }, z,
-                                  Tensor::ones(z.shape()));
+    const Shape z_shape = z.shape();
+    auto [value, slope] = ad::jvp([&](const Var& u) { return nn::activate(mlp.config().activation, u); },
+                                  std::move(z), Tensor::ones(z_shape));
     t.inputs.push_back(std::move(value));
     slopes.push_back(std::move(slope));
   }
