@@ -180,8 +180,11 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
     const nn::Dense& layer = mlp.layers()[l];
     const double cw2 = layer.weight_multiplier() * layer.weight_multiplier();
     const double cb2 = layer.config().bias ? layer.bias_multiplier() * layer.bias_multiplier() : 0.0;
-    // Gram matrices: symmetric rank-k updates when both sides are the same inputs.
-    const auto product = [same](const Tensor& a, const Tensor& b) { return same ? gram(a) : ad::matmul(a, b, false, true); };
+    // Gram matrices: symmetric rank-k updates when both sides are the same inputs (then Θ is
+    // symmetric too: its upper triangle is summed, and mirrored once at the end).
+    const auto product = [same](const Tensor& a, const Tensor& b) {
+      return same ? gram(a, true) : ad::matmul(a, b, false, true);
+    };
     const Tensor inputs = product(t1.inputs[l], t2.inputs[l]);  // (N1, N2)
     const Tensor& d1 = t1.sensitivities[l];
     const Tensor& d2 = t2.sensitivities[l];
@@ -195,8 +198,13 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
     const double* g = grads.data();
     for (std::size_t r = 0; r < rows; ++r) {
       const double* h = inputs.data() + (r / per) * n2;
-      for (std::size_t c = 0; c < cols; ++c) out[r * cols + c] += g[r * cols + c] * (cw2 * h[c / per] + cb2);
+      for (std::size_t c = same ? r : 0; c < cols; ++c) out[r * cols + c] += g[r * cols + c] * (cw2 * h[c / per] + cb2);
     }
+  }
+  if (same) {
+    double* out = theta.data();
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < r; ++c) out[r * cols + c] = out[c * cols + r];
   }
   return net.factor == 1.0 ? theta : ad::scale(theta, net.factor);
 }

@@ -21,7 +21,9 @@ template <class F>
 Tensor apply_spectral(const SymmetricEigen& e, const Tensor& x, F f);
 
 // A Aᵀ, exactly symmetric, at half the cost of autodiff::matmul(a, a, false, true) (A Bᵀ in general).
-Tensor gram(const Tensor& a);
+// upper_only: the entries below the diagonal are left zero, for callers that read the upper
+// triangle only (and mirror their own result once).
+Tensor gram(const Tensor& a, bool upper_only = false);
 
 }  // namespace ntk
 
