@@ -220,6 +220,27 @@ TEST_CASE("descend: w ← w − step ∇L, in place during the sweep when layers
   CHECK_THROWS_WITH(descend(s * Var(Tensor::ones({2})), v, step), Catch::Contains("one-element"));
 }
 
+TEST_CASE("replay and descend: the training loop of docs/autodiff.md", "[engine][replay][descend]") {
+  const BlockNet net;
+  const Tensor w0 = uniform({net.size()}, 31), X = uniform({net.rows, net.in}, 32), Y = uniform({net.rows, 1}, 33);
+  const auto my_loss = [&](const Var& w, const Var& x, const Var& y) { return net.loss(w, x, y); };
+  TapeScope scope;
+  Tape& tape = scope.tape();
+  const Var w = tape.variable(w0), x = tape.constant(X), y = tape.constant(Y);
+  const std::size_t first = tape.size();
+  const Var loss = my_loss(w, x, y);
+  Tensor expected = w0;  // the same steps, each recorded afresh with a separate gradient
+  for (int step = 0; step < 100; ++step) {
+    if (step > 0) tape.replay(first);
+    const auto [value, g] = value_and_grad([&](const Var& v) { return my_loss(v, Var(X), Var(Y)); }, expected);
+    CHECK(loss.value().item() == Approx(value).epsilon(1e-12));
+    descend(loss, w, 0.05);
+    for (std::size_t i = 0; i < expected.size(); ++i) expected.flat(i) -= 0.05 * g.flat(i);
+  }
+  CHECK(rel_error(w.value(), expected) < 1e-12);  // 100 steps: rounding of the folded step adds up
+  CHECK(rel_error(w.value(), w0) > 1e-3);
+}
+
 TEST_CASE("matmul kernels: C = α op(A) op(B) and C += α op(A) op(B)", "[gemm]") {
   rc::prop("α and β = 1 against the triple loop", [] {
     const auto size = [] { return *rc::gen::inRange<std::size_t>(1, 41); };
