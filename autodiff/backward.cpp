@@ -282,9 +282,7 @@ bool descend(const Var& y, const Var& x, double step) {
     return true;
   }
   const Tensor g = gradient(y, x);  // x read otherwise too: the whole gradient first
-  double* w = leaf.value.data();
-  const double* gp = g.data();
-  for (std::size_t i = 0, n = g.size(); i < n; ++i) w[i] -= step * gp[i];
+  detail::write_rows(g.data(), g.size(), 1, leaf.value.data(), 0, true, -step);
   return false;
 }
 
