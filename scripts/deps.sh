@@ -3,6 +3,24 @@
 BUILD_PACKAGES=(cmake g++ make pkg-config libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev
   liblapack-dev catch2 librapidcheck-dev libfmt-dev libcli11-dev nlohmann-json3-dev)
 
+# What the experiments need beyond the build: figures (matplotlib, run by Debian's own python3),
+# `bc` for the timings of reproduce.sh, zlib and the Fashion-MNIST data set for the real-data one.
+EXPERIMENT_PACKAGES=(python3-matplotlib bc zlib1g-dev dataset-fashion-mnist)
+
+# An interpreter that can import matplotlib: Debian's /usr/bin/python3 (a python3 earlier on PATH
+# may be a separate installation that cannot see Debian's python3-* packages).
+find_matplotlib_python() {
+  local candidate
+  for candidate in /usr/bin/python3 "$(command -v python3 || true)"; do
+    if [ -n "$candidate" ] && "$candidate" -c "import matplotlib" 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "no python3 with matplotlib found: install the Debian package python3-matplotlib" >&2
+  return 1
+}
+
 install_packages() {
   local missing=()
   for package in "$@"; do
