@@ -103,7 +103,12 @@ def settings_note(summary, keys=None):
     s = summary["settings"]
     items = [f"{k}={s[k]}" for k in (keys or s.keys()) if k in s]
     seeds = summary.get("seeds") or []
-    seed_text = f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)})" if len(seeds) > 1 else f"seed {summary['seed']}"
+    if len(seeds) > 1:
+        seed_text = f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)})"
+    elif seeds:
+        seed_text = f"seed {seeds[0]}"
+    else:
+        seed_text = "no random draws"
     return ", ".join(items) + ("; " if items else "") + seed_text + (" [quick run]" if summary.get("quick") else "")
 
 

@@ -82,7 +82,10 @@ def section(results, name, timing):
             lines.append(f"- {mark} — {v['claim']}: expected {v['expected']}; measured {v['measured']} ({v['detail']}).")
         lines.append("")
     seeds = s.get("seeds") or []
-    seed_text = f"seeds {seeds[0]}…{seeds[-1]} ({len(seeds)} draws)" if len(seeds) > 1 else f"seed {s['seed']}"
+    if len(seeds) > 1:
+        seed_text = f"seeds {seeds[0]}…{seeds[-1]} ({len(seeds)} draws)"
+    else:
+        seed_text = f"seed {seeds[0]}" if seeds else "no random draws"
     run_time = f"{float(timing['run_seconds']):.1f} s run + {float(timing['plot_seconds']):.1f} s plots" if timing else f"{s['seconds']:.1f} s"
     lines += [f"*Run:* `{s['command_line']}` — {seed_text}, {s['threads']} thread(s), {run_time}, library {s['library_version']}.",
               "", "<details><summary>settings</summary>", "", "```json", json.dumps(s["settings"], indent=1), "```", "",

@@ -64,13 +64,14 @@ double maximum(const std::vector<double>& xs) {
 
 namespace {
 
-// The regularized incomplete beta function I_x(a, b) by its continued fraction (Lentz).
-double incomplete_beta(double a, double b, double x) {
+// The regularized incomplete beta function I_x(a, b) by its continued fraction (Lentz); y = 1 − x
+// is passed separately so that x near 1 keeps its accuracy.
+double incomplete_beta(double a, double b, double x, double y) {
   if (x <= 0.0) return 0.0;
-  if (x >= 1.0) return 1.0;
-  if (x > (a + 1.0) / (a + b + 2.0)) return 1.0 - incomplete_beta(b, a, 1.0 - x);
+  if (y <= 0.0) return 1.0;
+  if (x > (a + 1.0) / (a + b + 2.0)) return 1.0 - incomplete_beta(b, a, y, x);
   const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) +
-                                b * std::log1p(-x)) / a;
+                                b * std::log(y)) / a;
   const double tiny = 1e-300;
   double f = 1.0, c = 1.0, d = 0.0;
   for (int i = 0; i <= 400; ++i) {
@@ -92,7 +93,7 @@ double incomplete_beta(double a, double b, double x) {
 }
 
 double student_t_cdf(double t, double dof) {
-  const double tail = 0.5 * incomplete_beta(dof / 2.0, 0.5, dof / (dof + t * t));
+  const double tail = 0.5 * incomplete_beta(dof / 2.0, 0.5, dof / (dof + t * t), t * t / (dof + t * t));
   return t >= 0 ? 1.0 - tail : tail;
 }
 
