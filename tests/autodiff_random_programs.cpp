@@ -876,7 +876,7 @@ TEST_CASE("random programs: Hessians are symmetric and agree across nestings", "
   });
 }
 
-TEST_CASE("random programs: a replayed tape equals a fresh recording; descend steps", "[engine][random_programs][replay]") {
+TEST_CASE("random programs: a replayed tape equals a fresh recording and descend steps", "[engine][random_programs][replay]") {
   prop_n("replay of random programs", 300, [] {
     const RawProgram raw = *gen_program();
     check_replay(resolve(raw));

@@ -81,7 +81,7 @@ TEST_CASE("replay: a tape evaluated at new leaf values equals recording it there
                                         .value()));
 }
 
-TEST_CASE("replay: set_value takes leaves of the same shape only; tangents are not replayed", "[engine][replay][errors]") {
+TEST_CASE("replay: set_value takes leaves of the same shape only and tangents are not replayed", "[engine][replay][errors]") {
   TapeScope scope;
   Tape& tape = scope.tape();
   const Var w = tape.variable(Tensor::column({1.0, 2.0}));
@@ -96,7 +96,7 @@ TEST_CASE("replay: set_value takes leaves of the same shape only; tangents are n
   CHECK(z.value().item() == std::exp(1.0));
 }
 
-TEST_CASE("accumulator: claimed blocks are overwritten once, then added to; the rest reads as zeros", "[engine][accumulator]") {
+TEST_CASE("accumulator: claimed blocks are overwritten once then added to and the rest reads as zeros", "[engine][accumulator]") {
   Accumulator acc;
   CHECK(acc.empty());
   acc.start({2, 6});  // two rows of six

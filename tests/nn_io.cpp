@@ -186,6 +186,39 @@ TEST_CASE("load_npy: a missing, foreign or damaged file is an error naming the f
   CHECK_THROWS_WITH(nn::load_npy(dir.file("f4.npy")), Catch::Contains(dir.file("f4.npy")));
 }
 
+TEST_CASE("load_npy: a crafted shape whose element count overflows is refused before allocating", "[nn][io][errors]") {
+  // Regression: shapes like (2305843009213693952, 8) wrap to a small count in 64 bits; the file
+  // loaded as a tiny buffer that was then read as a huge matrix (heap over-read in ntk-kernel).
+  TempDir dir;
+  const std::string good = dir.file("good.npy");
+  nn::save_npy(good, Tensor::ones({3, 8}));
+  const std::string bytes = read_bytes(good);
+  const std::size_t at = bytes.find("(3, 8)");
+  REQUIRE(at != std::string::npos);
+  const auto crafted = [&](const std::string& shape, const std::string& name) {
+    std::string header = bytes.substr(0, bytes.size() - 24 * 8);
+    header.replace(at, 6, shape);
+    // keep the header length field and the 64-byte alignment honest: pad or trim the spaces before '\n'
+    const std::size_t newline = header.rfind('\n');
+    const long delta = static_cast<long>(shape.size()) - 6;
+    if (delta > 0) header.erase(newline - static_cast<std::size_t>(delta), static_cast<std::size_t>(delta));
+    else header.insert(newline, static_cast<std::size_t>(-delta), ' ');
+    const std::string path = dir.file(name);
+    write_bytes(path, header + bytes.substr(bytes.size() - 24 * 8));
+    return path;
+  };
+  for (const std::string& shape : {std::string("(2305843009213693952, 8)"), std::string("(3, 6148914691236517206)"),
+                                   std::string("(99999999999999999999, 1)")}) {
+    INFO(shape);
+    const std::string path = crafted(shape, "crafted.npy");
+    CHECK_THROWS_WITH(nn::load_npy(path), Catch::Contains(path) && (Catch::Contains("64 bits") || Catch::Contains("bytes of data")));
+  }
+  // A shape that fits but does not match the data: refused, naming both sizes.
+  const std::string path = crafted("(4, 8)", "mismatch.npy");
+  CHECK_THROWS_WITH(nn::load_npy(path), Catch::Contains("needs 256 bytes of data, the file has 192"));
+  CHECK(bitwise_equal(nn::load_npy(good), Tensor::ones({3, 8})));
+}
+
 TEST_CASE("save_npy: a failed save is an error naming the file and leaves no partial file", "[nn][io][errors]") {
   TempDir dir;
   const Tensor t = random_tensor({50}, 9);

@@ -297,7 +297,7 @@ TEST_CASE("kappa: a model linear in w has κ = 0 exactly", "[kappa]") {
   }
 }
 
-TEST_CASE("kappa: a vanishing Jacobian gives κ = +∞; factors are still reported", "[kappa]") {
+TEST_CASE("kappa: a vanishing Jacobian gives κ = +∞ and factors are still reported", "[kappa]") {
   // y(w) = w² at w0 = 0: ∇y = 0, ∇²y = 2.
   const auto y = [](const Var& w) { return autodiff::square(w); };
   for (KappaMode mode : {KappaMode::dense, KappaMode::matrix_free}) {
