@@ -36,7 +36,7 @@ def draw_curves(ax, index):
     ax.axhline(target, color="0.5", lw=0.8, ls=":", label=f"target y = {target:g}")
     ax.axvline(w0, color="0.7", lw=0.8)
     ax.set_ylim(-2 * abs(target), 3 * abs(target))
-    ax.set_xlabel("w")
+    ax.set_xlabel(r"w  (window $w_0 \pm$ %g$/\alpha$: how far a fit moves w)" % summary["settings"]["window"])
     ax.set_ylabel("model output at x = %g" % summary["settings"]["x"])
     ax.set_title(rf"$\alpha$ = {alphas[index]:.3g}")
     ax.legend(loc="upper left")

@@ -15,10 +15,10 @@ import os
 import sys
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import animation  # noqa: E402
 
 plt.rcParams.update({
     "figure.dpi": 100,
@@ -121,12 +121,66 @@ def save_png(fig, folder, name):
     print(f"wrote {path}")
 
 
-def save_gif(fig, update, frames, folder, name, fps=10):
-    """An animation: update(frame) redraws the figure for each item of frames."""
+def fixed_palette(cmaps, greys=16):
+    """One 256-colour GIF palette for every frame: samples of each colour map plus greys for
+    anti-aliased text. A palette fitted per frame would band colour bars and flicker."""
+    from PIL import Image
+
+    per_map = (256 - greys) // max(1, len(cmaps))
+    colours = [cmap(t)[:3] for cmap in cmaps for t in np.linspace(0, 1, per_map)]
+    colours += [(g, g, g) for g in np.linspace(0, 1, greys)]
+    colours += [(1.0, 1.0, 1.0)] * (256 - len(colours))
+    image = Image.new("P", (1, 1))
+    image.putpalette([round(255 * c) for colour in colours for c in colour])
+    return image
+
+
+def _frame(fig):
+    from PIL import Image
+
+    return Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy())
+
+
+def _write_gif(images, folder, name, fps, palette):
+    """Quantizes the frames to one palette (the given one, or the first frame's) and writes the
+    GIF aside, then renames it into place."""
+    from PIL import Image
+
+    if palette is None:
+        palette = images[0].quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     path = os.path.join(folder, name)
     partial = path + ".partial.gif"
-    anim = animation.FuncAnimation(fig, update, frames=frames, blit=False)
-    anim.save(partial, writer=animation.PillowWriter(fps=fps))
-    plt.close(fig)
+    frames[0].save(partial, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
     os.replace(partial, path)
     print(f"wrote {path}")
+
+
+def save_gif(fig, update, frames, folder, name, fps=10, palette=None):
+    """An animation: update(frame) redraws the figure for each item of frames (one full draw per
+    frame; for figures whose static parts are costly use save_gif_blitted)."""
+    images = []
+    for frame in frames:
+        update(frame)
+        fig.canvas.draw()
+        images.append(_frame(fig))
+    plt.close(fig)
+    _write_gif(images, folder, name, fps, palette)
+
+
+def save_gif_blitted(fig, animated, update, frames, folder, name, fps=10, palette=None):
+    """An animation whose static parts (axes, colour bars, labels) are drawn once and only the
+    `animated` artists (created with animated=True) are redrawn for each item of frames: many
+    times faster than a full redraw when the axes have many tick labels or images."""
+    canvas = fig.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    images = []
+    for frame in frames:
+        update(frame)
+        canvas.restore_region(background)
+        for artist in animated:
+            fig.draw_artist(artist)
+        images.append(_frame(fig))
+    plt.close(fig)
+    _write_gif(images, folder, name, fps, palette)

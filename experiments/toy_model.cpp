@@ -5,8 +5,9 @@
 //
 // scaled by α ∈ 10^linspace(0, 10/3, 100). Three results, all with derivatives from the library
 // (value_and_grad, jvp, hvp), none by hand:
-//   curves.csv   α·f(w) against its tangent line α·f′(w0)(w − w0) on a fixed window of w: the
-//                tangent approaches the function as α grows;
+//   curves.csv   α·f(w) against its tangent line α·f′(w0)(w − w0) on the window w0 ± window/α
+//                (the distance a fit moves w shrinks like 1/α, and the outputs over this window
+//                stay of the same size): the tangent approaches the function as α grows;
 //   losses.csv   the normalized loss (1/α²)(y − α f(w))² against the linearized one, on a fixed
 //                window and zoomed near w0: the parabola and its minimum get closer, and closer
 //                to w0;
@@ -38,7 +39,7 @@ struct Settings {
   double target = 3.0;
   double log10_alpha_max = 10.0 / 3.0;
   std::size_t alphas = 100;
-  double window = 1.0;       // curves and losses on w0 ± window
+  double window = 2.0;       // curves on w0 ± window/α, losses on w0 ± window
   double zoom = 0.05;        // and the zoomed losses on w0 ± zoom
   std::size_t points = 401;  // grid points per window
 };
@@ -86,7 +87,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.1, 8.0))->capture_default_str();
   app.add_option("--alphas", s.alphas, "number of alpha values")->check(CLI::Range(2, 100000))->capture_default_str();
   experiment.quick(s.alphas, std::size_t{12});
-  app.add_option("--window", s.window, "curves and losses on w0 +- window")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--window", s.window, "curves on w0 +- window/alpha, losses on w0 +- window")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--zoom", s.zoom, "zoomed losses on w0 +- zoom")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--points", s.points, "grid points per window")->check(CLI::Range(3, 1000000))->capture_default_str();
   experiment.quick(s.points, std::size_t{41});
@@ -125,8 +126,11 @@ int main(int argc, char** argv) {
       const double alpha = alphas[a];
       const auto ia = static_cast<long long>(a);
       for (std::size_t i = 0; i < wide.size(); ++i) {
+        const double w = s.w0 + (wide[i] - s.w0) / alpha;  // the window shrinks like 1/α
+        curves.add({cell(ia), cell(alpha), cell(w), cell(alpha * value(w, s.x)), cell(alpha * at_w0.slope * (w - s.w0))});
+      }
+      for (std::size_t i = 0; i < wide.size(); ++i) {
         const double tangent = alpha * at_w0.slope * (wide[i] - s.w0);
-        curves.add({cell(ia), cell(alpha), cell(wide[i]), cell(alpha * f_wide[i]), cell(tangent)});
         losses.add({cell(ia), cell(alpha), cell("fixed"), cell(wide[i]), cell(normalized_loss(alpha, alpha * f_wide[i])),
                     cell(normalized_loss(alpha, tangent))});
       }
