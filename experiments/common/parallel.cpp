@@ -44,10 +44,12 @@ void parallel_for(std::size_t n, unsigned threads, const std::function<void(std:
       if (progress != nullptr) progress->advance(weight ? weight(i) : 1.0);
     }
   };
+  // One OpenBLAS thread whatever the worker count: a multi-threaded BLAS may split a product's
+  // sums differently and change the last bits, and results must not depend on --threads.
+  BlasThreads single(1);
   if (workers <= 1) {
     work();
   } else {
-    BlasThreads single(1);
     std::vector<std::thread> pool;
     pool.reserve(workers);
     for (std::size_t t = 0; t < workers; ++t) pool.emplace_back(work);

@@ -5,8 +5,9 @@
 // the task (seed + draw), never by the thread.
 //
 // OpenBLAS starts threads of its own for every large product; inside several workers that
-// oversubscribes the cores (two workers on two cores ran ~2× slower than one). While a sweep
-// runs on more than one thread, OpenBLAS is set to one thread (and restored afterwards).
+// oversubscribes the cores (two workers on two cores ran ~2× slower than one), and a product
+// split over a different number of BLAS threads may round differently. While a sweep runs,
+// OpenBLAS is set to one thread, whatever --threads is (and restored afterwards).
 #pragma once
 
 #include <cstddef>
