@@ -9,11 +9,15 @@
 
 #include "autodiff/accumulator.hpp"
 #include "autodiff/axes.hpp"
+#include "autodiff/observe.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/record.hpp"
 
 namespace autodiff {
 namespace {
+
+// The observer of this thread's numeric sweeps (autodiff/observe.hpp); nullptr: none, the fast path.
+thread_local SweepObserver* t_sweep_observer = nullptr;
 
 Shape with_batch(const Shape& batch, const Shape& shape) { return join_shapes(batch, shape); }
 
@@ -139,6 +143,22 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
   for (const Var& x : inputs) lowest = std::min(lowest, x.index());
 
   Cotangents<T> cotangents(tape, lowest, top, batch);
+  // Read once per sweep: with no observer (the default) the sweep below is unchanged but for one
+  // test per node. Recorded sweeps and descent steps are not observed.
+  SweepObserver* observer = nullptr;
+  // Sweeps nested in this one's rules (an apply_linear map's VJP runs a sweep of its own, on
+  // another tape) are not this sweep's steps: the observer is suspended until this one ends.
+  struct RestoreObserver {
+    SweepObserver* saved;
+    ~RestoreObserver() { t_sweep_observer = saved; }
+  } const restore_observer{t_sweep_observer};
+  if constexpr (std::is_same_v<T, Tensor>) {
+    if (descent == nullptr) observer = t_sweep_observer;
+    if (observer != nullptr) {
+      t_sweep_observer = nullptr;
+      observer->begin(tape, top, seed);
+    }
+  }
   cotangents.add(top, std::move(seed));
   if constexpr (std::is_same_v<T, Tensor>) {
     if (descent != nullptr) cotangents.onto(descent->input, tape.node(descent->input).value, -descent->step);
@@ -152,6 +172,9 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
   for (std::uint32_t k = top + 1; k-- > lowest;) {
     if (!cotangents.has(k)) continue;
     const Node& node = tape.node(k);
+    if constexpr (std::is_same_v<T, Tensor>) {
+      if (observer != nullptr) observer->reached(tape, k, cotangents.at(k));
+    }
     if (node.op == nullptr || !node.requires_grad) continue;
     const OpInfo& op = *node.op;
     // consumed (frees memory as the sweep goes) unless it is one of the results
@@ -163,7 +186,8 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
       if (in < lowest || !tape.node(in).requires_grad) continue;
       T term;
       if constexpr (std::is_same_v<T, Tensor>) {
-        if (op.accumulate_vjp != nullptr) {  // adds in place: no full-size temporary
+        // adds in place: no full-size temporary (an observer wants every contribution as a tensor)
+        if (op.accumulate_vjp != nullptr && observer == nullptr) {
           op.accumulate_vjp(rule, static_cast<int>(i), g, cotangents.accumulator(in));
           continue;
         }
@@ -186,10 +210,14 @@ std::vector<T> sweep(const Var& output, const std::vector<Var>& inputs, T seed, 
                               std::equal(batch.begin(), batch.end(), got.begin()) &&
                               std::equal(in_shape.begin(), in_shape.end(), got.begin() + batch.size());
       if (!same_shape) term = sum_to(term, Shape(in_shape), batch.size());  // a copy: recording may move nodes
+      if constexpr (std::is_same_v<T, Tensor>) {
+        if (observer != nullptr) observer->contributed(tape, k, i, g, term);
+      }
       cotangents.add(in, std::move(term));
     }
   }
 
+  if (observer != nullptr) observer->end(tape);
   if (descent != nullptr) return {};  // the step is taken; the input's "cotangent" is its new value
   std::vector<T> result;
   for (std::size_t j = 0; j < inputs.size(); ++j) {
@@ -231,7 +259,48 @@ bool read_as_blocks(const Tape& tape, std::uint32_t x, std::uint32_t top) {
   return true;
 }
 
+// Keeps the adjoint of every node the sweep reaches (autodiff::adjoints).
+class CollectAdjoints final : public SweepObserver {
+ public:
+  CollectAdjoints(const Tape& tape, std::vector<std::optional<Tensor>>& adjoints) : tape_(tape), adjoints_(adjoints) {}
+  void begin(const Tape&, std::uint32_t, const Tensor&) override {}
+  void reached(const Tape& tape, std::uint32_t node, const Tensor& adjoint) override {
+    if (&tape == &tape_ && node < adjoints_.size()) adjoints_[node] = adjoint;
+  }
+  void contributed(const Tape&, std::uint32_t, std::uint32_t, const Tensor&, const Tensor&) override {}
+  void end(const Tape&) override {}
+
+ private:
+  const Tape& tape_;
+  std::vector<std::optional<Tensor>>& adjoints_;
+};
+
 }  // namespace
+
+SweepObserver* sweep_observer() { return t_sweep_observer; }
+
+ObserveSweeps::ObserveSweeps(SweepObserver& observer) : previous_(t_sweep_observer) {
+  t_sweep_observer = &observer;
+}
+ObserveSweeps::~ObserveSweeps() { t_sweep_observer = previous_; }
+
+std::vector<std::optional<Tensor>> adjoints(const Var& y, const Tensor& seed) {
+  Tape& tape = y.tape();  // a clear error for a default-constructed or dead Var
+  if (seed.shape() != y.shape())
+    throw Error(fmt::format("adjoints: the seed has shape {}, the output {}", to_string(seed.shape()),
+                            to_string(y.shape())));
+  std::vector<std::optional<Tensor>> result(tape.size());
+  CollectAdjoints collect(tape, result);
+  const ObserveSweeps watching(collect);
+  // Requesting node 0 makes the sweep run down to the bottom of the tape.
+  sweep<Tensor>(y, {tape.var(0)}, seed, {});
+  return result;
+}
+
+std::vector<std::optional<Tensor>> adjoints(const Var& y) {
+  require_scalar(y, "adjoints");
+  return adjoints(y, Tensor::ones(y.shape()));
+}
 
 std::vector<Tensor> backward(const Var& output, const std::vector<Var>& inputs, const Tensor& seed,
                              const Shape& batch) {
