@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "experiments/common/output.hpp"
+#include "experiments/common/parallel.hpp"
 
 namespace experiments {
 
@@ -55,6 +56,11 @@ int Experiment::main(int argc, char** argv, const std::function<void(const Conte
   context_.out = out_;
   try {
     prepare_output_folder(context_.out);
+    // OpenBLAS on one thread for the whole run: a product split over another number of BLAS
+    // threads may round differently, and results must not depend on --threads. (Parallelism
+    // comes from the experiment's own sweeps; one that wants BLAS threads for a large product
+    // raises them there with BlasThreads and keeps its outputs independent of them.)
+    const BlasThreads single_threaded_blas(1);
     body(context_);
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "%s: error: %s\n", context_.name.c_str(), e.what());
