@@ -7,5 +7,6 @@
 #include "nn/mlp.hpp"
 #include "nn/model.hpp"
 #include "nn/random.hpp"
+#include "nn/sgd.hpp"
 #include "nn/train.hpp"
 #include "nn/wrappers.hpp"
