@@ -1,11 +1,11 @@
 # Installs the Debian packages the project needs (sourced by test.sh and reproduce.sh).
 # Only what is missing is installed; apt-get runs through sudo when not root.
 BUILD_PACKAGES=(cmake g++ make pkg-config libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev
-  liblapack-dev catch2 librapidcheck-dev libfmt-dev libcli11-dev nlohmann-json3-dev graphviz)
+  liblapack-dev catch2 librapidcheck-dev libfmt-dev libcli11-dev nlohmann-json3-dev zlib1g-dev graphviz)
 
 # What the experiments need beyond the build: figures (matplotlib, run by Debian's own python3),
-# `bc` for the timings of reproduce.sh, zlib and the Fashion-MNIST data set for the real-data one.
-EXPERIMENT_PACKAGES=(python3-matplotlib bc zlib1g-dev dataset-fashion-mnist)
+# `bc` for the timings of reproduce.sh, and the Fashion-MNIST data set for the real-data one.
+EXPERIMENT_PACKAGES=(python3-matplotlib bc dataset-fashion-mnist)
 
 # An interpreter that can import matplotlib: Debian's /usr/bin/python3 (a python3 earlier on PATH
 # may be a separate installation that cannot see Debian's python3-* packages).
