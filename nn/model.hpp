@@ -1,4 +1,4 @@
-// A model is f(x, w): all its weights in one flat vector w of size p (the seed's notation), and
+// A model is f(x, w): all its weights in one flat vector w of size p (the post's notation), and
 // a batch of inputs X of shape (N, input_dim) mapped to outputs of shape (N, output_dim).
 // Layers are views into w: a ParamBlock says where each weight tensor sits in it.
 #pragma once

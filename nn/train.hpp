@@ -1,6 +1,6 @@
-// Full-batch gradient descent on the squared loss, as in the seed:
+// Full-batch gradient descent on the squared loss, as in the post:
 //   L(w) = ½ ‖y(w) − ȳ‖²           (Reduction::sum)   or   ½ (1/N) ‖y(w) − ȳ‖²   (Reduction::mean),
-// optionally divided by a constant (the seed divides by α² so losses of α-scaled models compare).
+// optionally divided by a constant (the post divides by α² so losses of α-scaled models compare).
 #pragma once
 
 #include <cstddef>
@@ -15,7 +15,7 @@ enum class Reduction { sum, mean };
 
 struct LossConfig {
   Reduction reduction = Reduction::sum;
-  double divisor = 1.0;  // α² for the seed's scaled models
+  double divisor = 1.0;  // α² for the post's scaled models
 };
 
 // The loss of predictions (N, k) against targets (N, k), on the tape.

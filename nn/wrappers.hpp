@@ -1,7 +1,7 @@
 // Model wrappers for the lazy-training experiments (Chizat, Oyallon & Bach):
 //   Centered: f(x, w) − f(x, w0) with a frozen copy at w0, so the output at w0 is exactly 0;
 //   Scaled:   α f(x, w).
-// They compose: the seed's α-experiments use Scaled(Centered(net)), whose κ is κ(net)/α.
+// They compose: the post's α-experiments use Scaled(Centered(net)), whose κ is κ(net)/α.
 #pragma once
 
 #include "nn/model.hpp"

@@ -1,4 +1,4 @@
-// Training dynamics in the kernel regime (the seed's gradient-flow section). With a fixed NTK H
+// Training dynamics in the kernel regime (the post's gradient-flow section). With a fixed NTK H
 // (N×N, over the flattened outputs) the residual u = y − ȳ of gradient flow on ½‖u‖² obeys
 //   u̇ = −H u,   u(t) = V e^{−Λt} Vᵀ u(0),
 // one eigendecomposition H = V Λ Vᵀ (LAPACK); each eigen-direction decays at its own rate λᵢ.

@@ -87,7 +87,7 @@ struct KappaResult {
   // above the supremum (up to rounding); a local maximum over c (docs/kappa.md).
   double hessian_norm = 0.0;
   double kappa = 0.0;          // residual_norm · hessian_norm / jacobian_norm²  (+∞ if J = 0)
-  double ratio = 0.0;          // hessian_norm / jacobian_norm² (the seed's plot; +∞ if J = 0)
+  double ratio = 0.0;          // hessian_norm / jacobian_norm² (the post's plot; +∞ if J = 0)
   // Dense mode: a certified upper bound on ‖∇²y‖ (equal to it for m = 1, the grid bound for
   // m = 2, √λmax(Σ (∇²yᵢ)²) above). Matrix-free: NaN.
   double hessian_upper_bound = 0.0;

@@ -1,4 +1,4 @@
-// The linearization of a model around w0 (the seed's Taylor expansion):
+// The linearization of a model around w0 (the post's Taylor expansion):
 //   f_lin(x, w) = f(x, w0) + J(x, w0) (w − w0),
 // evaluated with one JVP of f at w0 (never forming J), as an nn::Model that the nn trainer can
 // train: the map v ↦ J v is recorded as one linear-operator op, whose VJP is one VJP of f at w0.

@@ -9,7 +9,7 @@ namespace {
 using namespace autodiff;
 
 // README tour, verbatim from here ...
-// The seed's 1-parameter toy model f(x, w) = (w·x + w²·x + sin(e^{0.1 w}))·(w − 0.4) at x = 1.5.
+// The post's 1-parameter toy model f(x, w) = (w·x + w²·x + sin(e^{0.1 w}))·(w − 0.4) at x = 1.5.
 Var toy(const Var& w) {
   const double x = 1.5;
   return (w * x + square(w) * x + sin(exp(0.1 * w))) * (w - 0.4);

@@ -3,7 +3,7 @@
 
 #include "nn/nn.hpp"
 
-TEST_CASE("README: train a 2-hidden-layer width-100 ReLU net on the seed's 2 points", "[readme]") {
+TEST_CASE("README: train a 2-hidden-layer width-100 ReLU net on the post's 2 points", "[readme]") {
   // README example, verbatim from here ...
   auto net = std::make_shared<nn::MLP>(nn::MLPConfig{
       .input_dim = 1, .hidden = {100, 100}, .output_dim = 1, .activation = nn::Activation::relu});

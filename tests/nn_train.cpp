@@ -1,4 +1,4 @@
-// Training: the seed's 2-point problem, reproducibility, the callback and snapshots, the loss's
+// Training: the post's 2-point problem, reproducibility, the callback and snapshots, the loss's
 // reductions and divisor, stopping rules, refused inputs, divergence.
 #include <fmt/format.h>
 
@@ -22,7 +22,7 @@ using ad::Var;
 using nn_test::bitwise_equal;
 using nn_test::random_tensor;
 
-// The seed's problem: x = [−2, 0.5], y = [3, −1], a 1 → 100 → 100 → 1 ReLU net, standard
+// The post's problem: x = [−2, 0.5], y = [3, −1], a 1 → 100 → 100 → 1 ReLU net, standard
 // parameterization, PyTorch's default init.
 const nn::MLPConfig kSeedNet{.input_dim = 1, .hidden = {100, 100}, .output_dim = 1};
 const Tensor kX = Tensor::column({-2.0, 0.5});
@@ -47,7 +47,7 @@ double half_sum_squares(const Tensor& p, const Tensor& y) {
 
 }  // namespace
 
-TEST_CASE("The seed's 2-point problem trains below 1e-8 with lr 0.01 from several seeds", "[nn][train]") {
+TEST_CASE("The post's 2-point problem trains below 1e-8 with lr 0.01 from several seeds", "[nn][train]") {
   const nn::MLP net(kSeedNet);
   for (std::uint64_t seed : {0u, 1u, 2u, 3u}) {
     INFO("seed " << seed);
@@ -298,7 +298,7 @@ TEST_CASE("train refuses bad inputs up front", "[nn][train][errors]") {
 }
 
 TEST_CASE("A diverging learning rate stops with an error naming the step, not NaN weights", "[nn][train][errors]") {
-  // lr = 10 on the seed's problem: the last bias alone multiplies its error by |1 − 2·10| = 19
+  // lr = 10 on the post's problem: the last bias alone multiplies its error by |1 − 2·10| = 19
   // per step, so the loss overflows (measured: inf at step 84).
   const nn::MLP net(kSeedNet);
   std::vector<double> seen;
@@ -317,7 +317,7 @@ TEST_CASE("A diverging learning rate stops with an error naming the step, not Na
   CHECK_THAT(message, Catch::Contains(fmt::format("at step {} ", seen.size())));  // the first bad step
 }
 
-TEST_CASE("README-style example: 2 hidden layers of width 100, ReLU, the seed's two points", "[nn][train][readme]") {
+TEST_CASE("README-style example: 2 hidden layers of width 100, ReLU, the post's two points", "[nn][train][readme]") {
   auto net = std::make_shared<nn::MLP>(nn::MLPConfig{.input_dim = 1, .hidden = {100, 100}, .output_dim = 1});
   const Tensor w0 = net->init(0);
   const auto x = Tensor::column({-2.0, 0.5});

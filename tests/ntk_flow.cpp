@@ -96,7 +96,7 @@ TEST_CASE("gradient flow: a linearized model trained by GD follows (I - ηH)^k u
 
 TEST_CASE("gradient flow: a wide centered net with large alpha tracks the kernel prediction, small alpha does not",
           "[ntk][flow]") {
-  // The seed's setting: 2 points, 1-256-256-1 ReLU, Scaled(Centered(net), α), loss divided by α².
+  // The post's setting: 2 points, 1-256-256-1 ReLU, Scaled(Centered(net), α), loss divided by α².
   const Tensor x = Tensor::column({-2.0, 0.5}), y = Tensor::column({3.0, -1.0});
   const auto net = std::make_shared<nn::MLP>(nn::MLPConfig{.input_dim = 1, .hidden = {256, 256}, .output_dim = 1});
   const auto centered = nn::centered(net, 11);
