@@ -18,7 +18,7 @@ w0 = summary["settings"]["w0"]
 target = summary["settings"]["target"]
 alphas = minima["alpha"]
 footer = P.settings_note(summary, ["x", "w0", "target", "alphas"])
-frames = list(range(0, len(alphas), max(1, len(alphas) // 50)))
+frames = list(range(0, len(alphas), max(1, len(alphas) // 33)))
 if frames[-1] != len(alphas) - 1:
     frames.append(len(alphas) - 1)
 
