@@ -40,12 +40,12 @@ std::vector<ParamBlock> Dense::blocks() const {
 
 double Dense::weight_multiplier() const {
   return config_.parameterization == Parameterization::ntk
-             ? config_.w_std / std::sqrt(static_cast<double>(config_.in))
+             ? std::sqrt(config_.sw2 / static_cast<double>(config_.in))
              : 1.0;
 }
 
 double Dense::bias_multiplier() const {
-  return config_.parameterization == Parameterization::ntk ? config_.b_std : 1.0;
+  return config_.parameterization == Parameterization::ntk ? std::sqrt(config_.sb2) : 1.0;
 }
 
 Var Dense::forward(const Var& w, const Var& h) const {
@@ -68,7 +68,7 @@ void Dense::init(Tensor& w, Rng& rng) const {
     for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = rng.uniform(-bound, bound);
     for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = rng.uniform(-bound, bound);
   } else {
-    const double std = config_.w_std / std::sqrt(fan_in);
+    const double std = std::sqrt(config_.sw2 / fan_in);
     for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = std * rng.normal();
     for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = 0.0;
   }
