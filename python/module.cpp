@@ -87,7 +87,6 @@ ntk::CurvatureMethod parse_curvature(const std::string& name) {
   throw autodiff::Error(
       fmt::format("unknown curvature method '{}' (expected finite-difference or forward-over-reverse)", name));
 }
-std::string reduction_name(nn::Reduction r) { return r == nn::Reduction::mean ? "mean" : "sum"; }
 nn::Reduction parse_reduction(const std::string& name) {
   if (name == "sum") return nn::Reduction::sum;
   if (name == "mean") return nn::Reduction::mean;
