@@ -29,6 +29,9 @@ Init parse_init(const std::string& name) {
 Dense::Dense(const DenseConfig& config, std::size_t offset, const std::string& name) : config_(config) {
   if (config.in == 0 || config.out == 0)
     throw ad::Error(fmt::format("Dense {}: sizes must be positive, got {} -> {}", name, config.in, config.out));
+  if (!(config.sw2 >= 0.0 && std::isfinite(config.sw2)) || !(config.sb2 >= 0.0 && std::isfinite(config.sb2)))
+    throw ad::Error(fmt::format("Dense {}: sw2 and sb2 are variances σ_w², σ_b² (finite, >= 0), got {} and {}", name,
+                                config.sw2, config.sb2));
   weight_ = {name + ".weight", {config.out, config.in}, offset};
   bias_ = {name + ".bias", {config.bias ? config.out : 0}, offset + weight_.size()};
 }

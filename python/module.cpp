@@ -184,7 +184,8 @@ MLP(input_dim=3, hidden=[512, 512], activation="relu", parameterization="ntk", s
              return std::make_shared<nn::MLP>(with_kwargs<nn::MLPConfig>(config, kwargs));
            }),
            "config"_a = py::none())
-      .def_property_readonly("config", &nn::MLP::config);
+      .def_property_readonly(
+          "config", [](const nn::MLP& net) { return net.config(); }, "its MLPConfig (a copy)");
 
   m.def(
       "centered", [](std::shared_ptr<nn::Model> inner, std::uint64_t seed) -> std::shared_ptr<nn::Model> {

@@ -256,6 +256,8 @@ TEST_CASE("Names: activations, parameterizations, inits and describe()", "[nn][n
 TEST_CASE("Dense refuses empty layers, the activation between layers is the configured one", "[nn][errors]") {
   CHECK_THROWS_AS(nn::Dense(nn::DenseConfig{.in = 0, .out = 3}, 0, "layer1"), ad::Error);
   CHECK_THROWS_AS(nn::MLP({.input_dim = 2, .hidden = {0}, .output_dim = 1}), ad::Error);
+  CHECK_THROWS_WITH(nn::MLP({.sw2 = -1.0}), Catch::Contains("sw2 and sb2 are variances") && Catch::Contains("-1"));
+  CHECK_THROWS_WITH(nn::MLP({.sb2 = std::nan("")}), Catch::Contains("sw2 and sb2 are variances"));
   // With identity the MLP is affine in x: f(x1 + x2) − f(x1) − f(x2) + f(0) = 0 up to rounding
   // (1e-13 absolute, outputs are O(1)); with tanh between the layers it is not.
   const Tensor x1 = random_tensor({5, 3}, 21), x2 = random_tensor({5, 3}, 22);

@@ -28,6 +28,8 @@ def test_layout_covers_w(net):
     assert blocks[0]["shape"] == (16, 3) and blocks[0]["offset"] == 0
     assert sum(math.prod(b["shape"]) for b in blocks) == net.num_params
     assert net.config.hidden == [16, 8] and net.config.activation == "tanh" and net.config.sw2 == 1.5
+    net.config.sw2 = 9.0  # a copy: the net is unchanged
+    assert net.config.sw2 == 1.5
 
 
 def test_empirical_ntk_and_jacobian(nt, net, reference):
