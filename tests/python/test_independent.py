@@ -109,3 +109,26 @@ def test_gradient_flow_and_predictions_match_numpy(nt, net, reference):
     expected = f0_test + theta_test @ np.linalg.solve(theta, y.ravel() - f0)
     np.testing.assert_allclose(nt.KernelPredictor(theta, f0, y.ravel()).predict(theta_test, f0_test), expected,
                                rtol=1e-7, atol=1e-9)
+
+
+def test_centered_scaled_and_flow_modes_match_numpy(nt, net, reference):
+    w0, x, y = reference["w0"], reference["x"], reference["y"]
+    centered = nt.centered(net, seed=3)  # centered at net.init(3) == w0
+    np.testing.assert_array_equal(centered.init(0), w0)
+    np.testing.assert_array_equal(centered.predict(w0, x), np.zeros((5, 2)))
+    w1 = reference["w1"]
+    np.testing.assert_allclose(centered.predict(w1, x), net.predict(w1, x) - net.predict(w0, x), rtol=1e-12, atol=1e-14)
+    scaled = nt.scaled(net, 2.5)
+    np.testing.assert_allclose(scaled.predict(w1, x), 2.5 * net.predict(w1, x), rtol=1e-14)
+    assert "Scaled(alpha=2.5" in scaled.describe()
+    theta = nt.empirical_ntk(net, w0, x)
+    u0 = (net.predict(w0, x) - y).ravel()
+    flow = nt.GradientFlow(theta, u0)
+    lam, V = np.linalg.eigh(theta)
+    np.testing.assert_allclose(flow.eigenvalues, lam, rtol=1e-10, atol=1e-12)
+    # Eigenvectors up to sign: compare the projector-invariant modes' magnitudes.
+    np.testing.assert_allclose(np.abs(flow.modes(0.3)), np.abs(np.exp(-lam * 0.3) * (V.T @ u0)), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(flow.eigenvectors @ np.diag(flow.eigenvalues) @ flow.eigenvectors.T, theta, rtol=1e-10,
+                               atol=1e-10)
+    predictor = nt.KernelPredictor(theta, net.predict(w0, x).ravel(), y.ravel())
+    assert isinstance(predictor.warnings, list)
