@@ -5,6 +5,12 @@
 #include <cstring>
 #include <vector>
 
+// The kernels below are compiled twice: for the build's target (portable x86-64 by default) and,
+// on x86-64, for AVX2 + FMA, picked at run time (small_products_avx2), so a portable build keeps
+// the fast path on CPUs that have it. Every helper is inlined into the two entry points, so the
+// vector type never crosses a function boundary and GCC's note on its ABI does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace autodiff::detail {
 namespace {
 
@@ -112,6 +118,49 @@ void by_row_blocks(std::size_t rows, const Kernel& kernel) {
 
 constexpr std::size_t kSmallProduct = 1 << 15;  // rows · p · n up to this: our kernels
 
+// The products of our own kernels (rows · p · n small, not both transposed).
+[[gnu::always_inline]] inline void small_products_generic(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n,
+                                                          const double* A, std::size_t lda, const double* B,
+                                                          std::size_t ldb, double* C, const Output& out) {
+  // Eight accumulators or more in registers: 4 × 8, 2 × 16 or 1 × 32 results for products by B,
+  // 2 × 5 dot products (ten) for products by Bᵀ.
+  if (tb)
+    return by_row_blocks<2>(rows, [&]<std::size_t MR>(std::size_t i) {
+      rows_times_bt<MR>(i, p, n, A, lda, B, ldb, C, out);
+    });
+  if (ta)
+    return by_row_blocks<4>(rows, [&]<std::size_t MR>(std::size_t i) {
+      rows_times_b<true, MR>(i, p, n, A, lda, B, ldb, C, out);
+    });
+  by_row_blocks<4>(rows, [&]<std::size_t MR>(std::size_t i) {
+    rows_times_b<false, MR>(i, p, n, A, lda, B, ldb, C, out);
+  });
+}
+
+void small_products_default(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* A,
+                            std::size_t lda, const double* B, std::size_t ldb, double* C, const Output& out) {
+  small_products_generic(ta, tb, rows, p, n, A, lda, B, ldb, C, out);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX2__)
+[[gnu::target("avx2,fma"), gnu::flatten]] void small_products_avx2(bool ta, bool tb, std::size_t rows, std::size_t p,
+                                                                   std::size_t n, const double* A, std::size_t lda,
+                                                                   const double* B, std::size_t ldb, double* C,
+                                                                   const Output& out) {
+  small_products_generic(ta, tb, rows, p, n, A, lda, B, ldb, C, out);
+}
+void small_products(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* A, std::size_t lda,
+                    const double* B, std::size_t ldb, double* C, const Output& out) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  (avx2 ? small_products_avx2 : small_products_default)(ta, tb, rows, p, n, A, lda, B, ldb, C, out);
+}
+#else
+void small_products(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* A, std::size_t lda,
+                    const double* B, std::size_t ldb, double* C, const Output& out) {
+  small_products_default(ta, tb, rows, p, n, A, lda, B, ldb, C, out);
+}
+#endif
+
 }  // namespace
 
 void gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, const double* A, std::size_t lda,
@@ -131,19 +180,7 @@ void gemm(bool ta, bool tb, std::size_t rows, std::size_t p, std::size_t n, cons
       for (std::size_t k = 0; k < n; ++k) b_t[k * p + j] = B[j * ldb + k];
     return gemm(ta, false, rows, p, n, A, lda, b_t.data(), p, C, accumulate, alpha);
   }
-  // Eight accumulators or more in registers: 4 × 8, 2 × 16 or 1 × 32 results for products by B,
-  // 2 × 5 dot products (ten) for products by Bᵀ.
-  if (tb)
-    return by_row_blocks<2>(rows, [&]<std::size_t MR>(std::size_t i) {
-      rows_times_bt<MR>(i, p, n, A, lda, B, ldb, C, out);
-    });
-  if (ta)
-    return by_row_blocks<4>(rows, [&]<std::size_t MR>(std::size_t i) {
-      rows_times_b<true, MR>(i, p, n, A, lda, B, ldb, C, out);
-    });
-  by_row_blocks<4>(rows, [&]<std::size_t MR>(std::size_t i) {
-    rows_times_b<false, MR>(i, p, n, A, lda, B, ldb, C, out);
-  });
+  small_products(ta, tb, rows, p, n, A, lda, B, ldb, C, out);
 }
 
 }  // namespace autodiff::detail

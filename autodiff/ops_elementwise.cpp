@@ -120,7 +120,14 @@ struct PowScalar : Elementwise<PowScalar> {
     const double p = a.scalar;
     if (p == 2.0) return Tensor(in[0].xt() * in[0].xt());
     if (p == -1.0) return Tensor(1.0 / in[0].xt());
-    return Tensor(xt::pow(in[0].xt(), p));
+    // std::pow element by element, not xt::pow: xsimd's vectorized pow (SSE2 batches in a
+    // portable build) gets x = 0 wrong (0^0 = 0, 0^-2 = 0), which the derivatives of pow, 1/x and
+    // log at 0 rely on. The exponents above cover the hot uses.
+    Tensor out = Tensor::empty(in[0].shape());
+    const double* x = in[0].data();
+    double* y = out.data();
+    for (std::size_t i = 0; i < out.size(); ++i) y[i] = std::pow(x[i], p);
+    return out;
   }
   template <class T> static T derivative(const Rule<T>& r) {
     const double p = r.attrs().scalar;

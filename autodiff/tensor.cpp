@@ -32,6 +32,13 @@ Tensor::Tensor(const Array& array) : shape_(array.shape()), data_(array.size()) 
   std::copy(array.begin(), array.end(), data_.begin());  // row-major order, whatever its layout
 }
 
+Tensor::Tensor(const std::vector<double>& values, const Shape& shape) : shape_(shape), data_(values.size()) {
+  if (values.size() != shape_size(shape))
+    throw Error(fmt::format("Tensor: {} values do not fill shape {} ({} elements)", values.size(), to_string(shape),
+                            shape_size(shape)));
+  std::copy(values.begin(), values.end(), data_.begin());
+}
+
 Tensor Tensor::empty(const Shape& shape) {
   Tensor t;
   t.shape_ = shape;
@@ -113,6 +120,21 @@ double max_relative_difference(const Tensor& a, const Tensor& b) {
     if (std::isnan(worst)) return worst;
   }
   return worst;
+}
+
+double norm(const Tensor& t) {
+  double s = 0.0;
+  for (std::size_t i = 0; i < t.size(); ++i) s += t.flat(i) * t.flat(i);
+  return std::sqrt(s);
+}
+
+double relative_difference(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape())
+    throw Error(fmt::format("relative_difference: shapes {} and {} differ", to_string(a.shape()), to_string(b.shape())));
+  double d = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) d += (a.flat(i) - b.flat(i)) * (a.flat(i) - b.flat(i));
+  const double scale = std::max(norm(a), norm(b));
+  return scale == 0.0 ? 0.0 : std::sqrt(d) / scale;
 }
 
 bool all_finite(const Tensor& t) {

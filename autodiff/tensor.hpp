@@ -15,6 +15,7 @@
 #include <iosfwd>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xnoalias.hpp>
@@ -53,6 +54,8 @@ class Tensor {
   Tensor(xt::nested_initializer_list_t<double, 1> t) : Tensor(Array(t)) {}
   Tensor(xt::nested_initializer_list_t<double, 2> t) : Tensor(Array(t)) {}
   Tensor(xt::nested_initializer_list_t<double, 3> t) : Tensor(Array(t)) {}
+  // Row-major values under a shape (their count must be the shape's size), e.g. from a file or Python.
+  Tensor(const std::vector<double>& values, const Shape& shape);
 
   static Tensor zeros(const Shape& shape);
   static Tensor empty(const Shape& shape);  // contents unspecified: for kernels that write every element
@@ -106,6 +109,11 @@ void require_rank(const char* op, const Tensor& t, std::size_t min_rank);
 
 // max |a - b| / max(1, |a|, |b|) elementwise, after checking equal shapes.
 double max_relative_difference(const Tensor& a, const Tensor& b);
+// ‖t‖₂: the Euclidean norm of all elements (Frobenius for a matrix).
+double norm(const Tensor& t);
+// ‖a − b‖₂ / max(‖a‖₂, ‖b‖₂), 0 when both are 0, after checking equal shapes: how far apart two
+// results are as a whole (max_relative_difference is the elementwise worst case).
+double relative_difference(const Tensor& a, const Tensor& b);
 bool all_finite(const Tensor& t);
 
 }  // namespace autodiff

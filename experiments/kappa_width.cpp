@@ -124,6 +124,7 @@ nn::MLP relu_mlp(const Series& s, std::size_t m) {
   config.output_dim = 1;
   config.activation = nn::Activation::relu;
   config.parameterization = nn::parse_parameterization(s.parameterization);
+  config.sb2 = 1.0;  // σ_b = 1 in the NTK parameterization (s_b above); the standard one ignores it
   return nn::MLP(config);
 }
 

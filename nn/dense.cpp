@@ -29,6 +29,9 @@ Init parse_init(const std::string& name) {
 Dense::Dense(const DenseConfig& config, std::size_t offset, const std::string& name) : config_(config) {
   if (config.in == 0 || config.out == 0)
     throw ad::Error(fmt::format("Dense {}: sizes must be positive, got {} -> {}", name, config.in, config.out));
+  if (!(config.sw2 >= 0.0 && std::isfinite(config.sw2)) || !(config.sb2 >= 0.0 && std::isfinite(config.sb2)))
+    throw ad::Error(fmt::format("Dense {}: sw2 and sb2 are variances σ_w², σ_b² (finite, >= 0), got {} and {}", name,
+                                config.sw2, config.sb2));
   weight_ = {name + ".weight", {config.out, config.in}, offset};
   bias_ = {name + ".bias", {config.bias ? config.out : 0}, offset + weight_.size()};
 }
@@ -40,12 +43,12 @@ std::vector<ParamBlock> Dense::blocks() const {
 
 double Dense::weight_multiplier() const {
   return config_.parameterization == Parameterization::ntk
-             ? config_.w_std / std::sqrt(static_cast<double>(config_.in))
+             ? std::sqrt(config_.sw2 / static_cast<double>(config_.in))
              : 1.0;
 }
 
 double Dense::bias_multiplier() const {
-  return config_.parameterization == Parameterization::ntk ? config_.b_std : 1.0;
+  return config_.parameterization == Parameterization::ntk ? std::sqrt(config_.sb2) : 1.0;
 }
 
 Var Dense::forward(const Var& w, const Var& h) const {
@@ -68,7 +71,7 @@ void Dense::init(Tensor& w, Rng& rng) const {
     for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = rng.uniform(-bound, bound);
     for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = rng.uniform(-bound, bound);
   } else {
-    const double std = config_.w_std / std::sqrt(fan_in);
+    const double std = std::sqrt(config_.sw2 / fan_in);
     for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = std * rng.normal();
     for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = 0.0;
   }

@@ -4,6 +4,8 @@
 //             normal (W ~ N(0, σ_w²/fan_in), b = 0);
 //   ntk:      W, b ~ N(0, 1) and y = (σ_w/√fan_in) W h + σ_b b — neural-tangents'
 //             stax.Dense(W_std=σ_w, b_std=σ_b, parameterization='ntk').
+// σ_w and σ_b are given by their squares, sw2 = σ_w² and sb2 = σ_b² (default 1 and 0), as
+// everywhere in the project (ntk::InfiniteMlp, ntk-kernel --sw2/--sb2, the Python module).
 // Batches are rows: H (N, in) -> H Wᵀ + b (N, out), with W stored (out, in) as PyTorch does.
 #pragma once
 
@@ -29,8 +31,8 @@ struct DenseConfig {
   bool bias = true;
   Parameterization parameterization = Parameterization::standard;
   Init init = Init::torch_default;
-  double w_std = 1.0;  // σ_w: ntk scale, and LeCun normal's std times √fan_in
-  double b_std = 1.0;  // σ_b: ntk bias scale
+  double sw2 = 1.0;  // σ_w²: ntk weight scale σ_w/√fan_in; LeCun normal's variance is σ_w²/fan_in
+  double sb2 = 0.0;  // σ_b²: ntk bias scale σ_b (the standard parameterization ignores it)
 };
 
 class Dense {

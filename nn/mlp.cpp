@@ -11,7 +11,7 @@ MLP::MLP(const MLPConfig& config) : config_(config) {
   std::size_t offset = 0;
   for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
     const DenseConfig dense{sizes[l],         sizes[l + 1], config.bias, config.parameterization,
-                            config.init,      config.w_std, config.b_std};
+                            config.init,      config.sw2, config.sb2};
     layers_.emplace_back(dense, offset, fmt::format("layer{}", l + 1));
     offset += layers_.back().num_params();
   }
@@ -45,11 +45,10 @@ std::string MLP::describe() const {
   std::string widths = fmt::format("{}", config_.input_dim);
   for (std::size_t m : config_.hidden) widths += fmt::format("-{}", m);
   widths += fmt::format("-{}", config_.output_dim);
-  std::string text = fmt::format("MLP {} {} {}", widths, to_string(config_.activation),
-                                 to_string(config_.parameterization));
-  if (config_.parameterization == Parameterization::standard) text += fmt::format(" {}", to_string(config_.init));
-  if (!config_.bias) text += " no-bias";
-  return text;
+  // Every setting of MLPConfig, in its order.
+  return fmt::format("MLP {} {} {} {} {} sw2={} sb2={}", widths, to_string(config_.activation),
+                     to_string(config_.parameterization), to_string(config_.init), config_.bias ? "bias" : "no-bias",
+                     config_.sw2, config_.sb2);
 }
 
 }  // namespace nn

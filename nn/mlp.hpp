@@ -17,8 +17,8 @@ struct MLPConfig {
   Parameterization parameterization = Parameterization::standard;
   Init init = Init::torch_default;
   bool bias = true;
-  double w_std = 1.0;  // σ_w (see DenseConfig)
-  double b_std = 1.0;  // σ_b
+  double sw2 = 1.0;  // σ_w², a variance (see DenseConfig)
+  double sb2 = 0.0;  // σ_b², a variance
 };
 
 class MLP : public Model {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+// ops.hpp: Tensor arithmetic (sub, reshape, matmul, ...) for users of nn/ and ntk/ headers.
+#include "autodiff/ops.hpp"
 #include "autodiff/tape.hpp"
 #include "autodiff/tensor.hpp"
 

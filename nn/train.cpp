@@ -23,12 +23,6 @@ Var squared_loss(const Var& prediction, const Var& target, const LossConfig& con
 
 namespace {
 
-double norm(const Tensor& t) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < t.size(); ++i) s += t.flat(i) * t.flat(i);
-  return std::sqrt(s);
-}
-
 double distance(const Tensor& a, const Tensor& b) {
   double s = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i) s += (a.flat(i) - b.flat(i)) * (a.flat(i) - b.flat(i));

@@ -219,11 +219,11 @@ Kernel serial(Kernel k, const std::vector<Layer>& layers) { return run_layers(st
 // ---- fully connected nets -----------------------------------------------------------------------
 
 std::string InfiniteMlp::describe() const {
-  std::string text = fmt::format("depth {} {} sw2={} sb2={} {} parameterization", depth, nn::to_string(activation), sw2,
-                                 sb2, nn::to_string(parameterization));
-  if (parameterization == nn::Parameterization::standard) text += fmt::format(" width={}", width);
-  if (!bias) text += " no-bias";
-  return text;
+  // Every setting of InfiniteMlp, in its order (0 nodes: automatic).
+  return fmt::format("depth {} {} sw2={} sb2={} {} {} parameterization width={} method={} quadrature={} nodes={}", depth,
+                     nn::to_string(activation), sw2, sb2, bias ? "bias" : "no-bias", nn::to_string(parameterization),
+                     width, to_string(method), to_string(quadrature_rule),
+                     quadrature_nodes == 0 ? std::string("auto") : std::to_string(quadrature_nodes));
 }
 
 std::vector<Layer> mlp_layers(const InfiniteMlp& mlp) {
@@ -281,8 +281,8 @@ nn::MLPConfig mlp_config(const InfiniteMlp& mlp, std::size_t input_dim, std::siz
   config.bias = mlp.bias;
   check_variance("mlp_config", "sw2 (σ_w²)", mlp.sw2);
   check_variance("mlp_config", "sb2 (σ_b²)", mlp.sb2);
-  config.w_std = std::sqrt(mlp.sw2);
-  config.b_std = std::sqrt(mlp.sb2);
+  config.sw2 = mlp.sw2;
+  config.sb2 = mlp.sb2;
   if (mlp.parameterization == nn::Parameterization::standard) {
     if (mlp.sb2 != 0.0)
       throw ad::Error("mlp_config: nn's standard parameterization (LeCun-normal init) starts biases at 0: needs sb2 = 0");

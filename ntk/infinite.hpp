@@ -13,8 +13,8 @@
 //
 // So stax.serial(Dense(σ_w, σ_b), φ, ..., Dense(σ_w, σ_b)) with L activations is
 // `infinite_width_kernel(x1, x2, {.depth = L, .activation = φ, .sw2 = σ_w², .sb2 = σ_b²}, kind)`, the
-// limit of nn::MLP{hidden = {n, ..., n}, output_dim = 1, parameterization = ntk, w_std = σ_w,
-// b_std = σ_b} as n → ∞ (mlp_config below builds that net).
+// limit of nn::MLP{hidden = {n, ..., n}, output_dim = 1, parameterization = ntk, sw2 = σ_w²,
+// sb2 = σ_b²} as n → ∞ (mlp_config below builds that net).
 //
 // relu, erf and identity have closed forms (arc-cosine kernel; Williams 1997 for erf); every other
 // activation — tanh, sigmoid, sin, or any elementwise function on autodiff::Var — goes through a
@@ -131,7 +131,7 @@ Tensor infinite_width_kernel(const Tensor& x1, const Tensor& x2, const InfiniteM
 Tensor infinite_width_kernel(const Tensor& x, const InfiniteMlp& mlp, KernelKind kind);
 
 // The finite nn::MLP (hidden width `width`) whose kernels at initialization tend to these: NTK
-// parameterization with w_std = σ_w, b_std = σ_b; the standard one uses LeCun-normal init, whose
+// parameterization with the same sw2 and sb2; the standard one uses LeCun-normal init, whose
 // biases start at 0, so it needs sb2 = 0.
 nn::MLPConfig mlp_config(const InfiniteMlp& mlp, std::size_t input_dim, std::size_t width);
 

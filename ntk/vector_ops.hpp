@@ -18,7 +18,7 @@ using autodiff::Tensor;
 inline double vdot(const Tensor& a, const Tensor& b) {
   return cblas_ddot(static_cast<int>(a.size()), a.data(), 1, b.data(), 1);
 }
-inline double norm(const Tensor& a) { return std::sqrt(vdot(a, a)); }
+using autodiff::norm;  // ‖a‖₂
 inline void axpy(double alpha, const Tensor& x, Tensor& y) {  // y += alpha x
   cblas_daxpy(static_cast<int>(x.size()), alpha, x.data(), 1, y.data(), 1);
 }

@@ -1,4 +1,6 @@
-// The README's API tour, compiled and checked, so the README cannot drift from the library.
+// The values the README's tour claims, checked in closed form. The tour itself is the program
+// tests/consumer/tour.cpp, which README.md quotes verbatim and the test install.consumer builds
+// against the installed package and runs.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -8,13 +10,11 @@
 namespace {
 using namespace autodiff;
 
-// README tour, verbatim from here ...
 // The post's 1-parameter toy model f(x, w) = (w·x + w²·x + sin(e^{0.1 w}))·(w − 0.4) at x = 1.5.
 Var toy(const Var& w) {
   const double x = 1.5;
   return (w * x + square(w) * x + sin(exp(0.1 * w))) * (w - 0.4);
 }
-// ... to here.
 
 TEST_CASE("README tour: gradient, JVP, Jacobian and HVP of the toy model", "[readme]") {
   const Tensor w0 = 0.4;

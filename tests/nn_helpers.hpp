@@ -86,8 +86,8 @@ inline Tensor hand_forward(const nn::MLP& net, const Tensor& w, const Tensor& x)
     const Tensor& W = blocks[block++];
     const Tensor* b = c.bias ? &blocks[block++] : nullptr;
     const bool ntk = c.parameterization == nn::Parameterization::ntk;
-    const double mw = ntk ? c.w_std / std::sqrt(static_cast<double>(in)) : 1.0;
-    const double mb = ntk ? c.b_std : 1.0;
+    const double mw = ntk ? std::sqrt(c.sw2 / static_cast<double>(in)) : 1.0;
+    const double mb = ntk ? std::sqrt(c.sb2) : 1.0;
     const bool last = l + 2 == sizes.size();
     for (std::size_t r = 0; r < n; ++r) {
       std::vector<double> z(out);

@@ -86,11 +86,11 @@ TEST_CASE("torch_default init: W, b ~ U(±1/√fan_in), variance 1/(3 fan_in)", 
 }
 
 TEST_CASE("lecun_normal init: W ~ N(0, σ_w²/fan_in), b = 0", "[nn][init]") {
-  const double w_std = 1.5;
+  const double sw2 = 2.25;  // σ_w = 1.5
   const nn::MLP net(
-      {.input_dim = 400, .hidden = {}, .output_dim = 300, .init = nn::Init::lecun_normal, .w_std = w_std});
+      {.input_dim = 400, .hidden = {}, .output_dim = 300, .init = nn::Init::lecun_normal, .sw2 = sw2});
   const Tensor w = net.init(1);
-  const double var = w_std * w_std / 400.0;
+  const double var = sw2 / 400.0;
   const Stats W = stats(block_values(w, net.layout()[0]));
   CHECK(std::abs(W.mean) <= 5.0 * std::sqrt(var / W.n));
   CHECK(W.var == Approx(var).epsilon(0.025));  // 6 standard errors (√(2/n) = 0.0041)
@@ -106,8 +106,8 @@ TEST_CASE("ntk init: W, b ~ N(0, 1) whatever σ_w and σ_b", "[nn][init]") {
                              .hidden = {},
                              .output_dim = 300,
                              .parameterization = nn::Parameterization::ntk,
-                             .w_std = 2.0,
-                             .b_std = 0.5};
+                             .sw2 = 4.0,
+                             .sb2 = 0.25};
   const nn::MLP net(config);
   const Stats W = stats(block_values(net.init(2), net.layout()[0]));
   CHECK(std::abs(W.mean) <= 5.0 / std::sqrt(W.n));  // 0.0144

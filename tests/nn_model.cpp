@@ -30,8 +30,8 @@ nn::MLPConfig small_config(nn::Activation act, nn::Parameterization param, bool 
                        .parameterization = param,
                        .init = nn::Init::torch_default,
                        .bias = bias,
-                       .w_std = 1.3,
-                       .b_std = 0.4};
+                       .sw2 = 1.69,
+                       .sb2 = 0.16};
 }
 
 std::string label(const nn::MLP& net) { return net.describe(); }
@@ -153,8 +153,8 @@ TEST_CASE("NTK parameterization: σ_w/√fan_in and σ_b multiply W h and b", "[
                      .hidden = {},
                      .output_dim = 1,
                      .parameterization = nn::Parameterization::ntk,
-                     .w_std = 2.0,
-                     .b_std = 0.5});
+                     .sw2 = 4.0,
+                     .sb2 = 0.25});
   REQUIRE(net.layers().size() == 1);
   CHECK(net.layers()[0].weight_multiplier() == 2.0 / std::sqrt(4.0));
   CHECK(net.layers()[0].bias_multiplier() == 0.5);
@@ -241,7 +241,7 @@ TEST_CASE("Names: activations, parameterizations, inits and describe()", "[nn][n
   CHECK_THROWS_AS(nn::parse_init("xavier"), ad::Error);
 
   CHECK(nn::MLP({.input_dim = 1, .hidden = {100, 100}, .output_dim = 1}).describe() ==
-        "MLP 1-100-100-1 relu standard torch_default");
+        "MLP 1-100-100-1 relu standard torch_default bias sw2=1 sb2=0");
   const std::string ntk = nn::MLP({.input_dim = 3,
                                    .hidden = {8},
                                    .output_dim = 2,
@@ -256,6 +256,8 @@ TEST_CASE("Names: activations, parameterizations, inits and describe()", "[nn][n
 TEST_CASE("Dense refuses empty layers, the activation between layers is the configured one", "[nn][errors]") {
   CHECK_THROWS_AS(nn::Dense(nn::DenseConfig{.in = 0, .out = 3}, 0, "layer1"), ad::Error);
   CHECK_THROWS_AS(nn::MLP({.input_dim = 2, .hidden = {0}, .output_dim = 1}), ad::Error);
+  CHECK_THROWS_WITH(nn::MLP({.sw2 = -1.0}), Catch::Contains("sw2 and sb2 are variances") && Catch::Contains("-1"));
+  CHECK_THROWS_WITH(nn::MLP({.sb2 = std::nan("")}), Catch::Contains("sw2 and sb2 are variances"));
   // With identity the MLP is affine in x: f(x1 + x2) − f(x1) − f(x2) + f(0) = 0 up to rounding
   // (1e-13 absolute, outputs are O(1)); with tanh between the layers it is not.
   const Tensor x1 = random_tensor({5, 3}, 21), x2 = random_tensor({5, 3}, 22);

@@ -32,11 +32,7 @@ nn::TrainConfig seed_config(std::size_t max_steps = 2000) {
   return nn::TrainConfig{.learning_rate = 0.01, .max_steps = max_steps, .loss_threshold = 1e-8};
 }
 
-double norm(const Tensor& t) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < t.size(); ++i) s += t.flat(i) * t.flat(i);
-  return std::sqrt(s);
-}
+using autodiff::norm;
 
 // ½ Σ (p − y)² by hand, in plain doubles.
 double half_sum_squares(const Tensor& p, const Tensor& y) {

@@ -28,14 +28,14 @@ std::vector<std::shared_ptr<const nn::MLP>> nets() {
                                               .output_dim = 2,
                                               .activation = nn::Activation::tanh,
                                               .parameterization = nn::Parameterization::ntk,
-                                              .b_std = 0.3}),
+                                              .sb2 = 0.09}),
       std::make_shared<nn::MLP>(nn::MLPConfig{.input_dim = 2,
                                               .hidden = {7},
                                               .output_dim = 3,
                                               .activation = nn::Activation::erf,
                                               .init = nn::Init::lecun_normal,
                                               .bias = false,
-                                              .w_std = 1.4}),
+                                              .sw2 = 1.96}),
   };
 }
 
@@ -148,8 +148,8 @@ TEST_CASE("Scaled(Centered(net)): exactly 0 at w0, α (f(w) − f(w0)) elsewhere
 TEST_CASE("Wrapper names mention each wrapper and α, bad arguments are refused", "[nn][wrappers][errors]") {
   const auto net = std::make_shared<nn::MLP>(nn::MLPConfig{.input_dim = 1, .hidden = {100, 100}, .output_dim = 1});
   CHECK(nn::scaled(nn::centered(net, 0), 10.0)->describe() ==
-        "Scaled(alpha=10, Centered(MLP 1-100-100-1 relu standard torch_default))");
-  CHECK(nn::centered(net, 0)->describe() == "Centered(MLP 1-100-100-1 relu standard torch_default)");
+        "Scaled(alpha=10, Centered(MLP 1-100-100-1 relu standard torch_default bias sw2=1 sb2=0))");
+  CHECK(nn::centered(net, 0)->describe() == "Centered(MLP 1-100-100-1 relu standard torch_default bias sw2=1 sb2=0)");
   CHECK_THAT(nn::scaled(net, 0.5)->describe(), Catch::StartsWith("Scaled(alpha=0.5, MLP 1-100-100-1"));
 
   CHECK_THROWS_WITH(nn::Centered(net, Tensor::zeros({10400})), Catch::Contains("[10400]") && Catch::Contains("10401"));

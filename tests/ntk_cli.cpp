@@ -109,7 +109,7 @@ TEST_CASE("ntk-kernel writes the library's infinite-width kernels, CSV and npy",
   REQUIRE(r.status == 0);
   // The settings are stated (stderr): kind, net and where the result went.
   CHECK(r.err.find("infinite-width ntk") != std::string::npos);
-  CHECK(r.err.find("depth 3 relu sw2=2 sb2=0.1 ntk parameterization") != std::string::npos);
+  CHECK(r.err.find("depth 3 relu sw2=2 sb2=0.1 bias ntk parameterization") != std::string::npos);
   CHECK(r.err.find("wrote " + file("k.csv") + " (12 x 12)") != std::string::npos);
   // CSV carries shortest round-trip decimals: equal to the library's kernel bit for bit.
   CHECK(ad::max_relative_difference(ntk::read_matrix(file("k.csv")), ntk::infinite_width_kernel(x, relu, KernelKind::ntk)) == 0.0);

@@ -68,8 +68,8 @@ TEST_CASE("empirical NTK: the three methods agree with J Jᵀ", "[ntk][empirical
                                                                     .activation = activation,
                                                                     .parameterization = parameterization,
                                                                     .bias = bias,
-                                                                    .w_std = 1.3,
-                                                                    .b_std = 0.4});
+                                                                    .sw2 = 1.69,
+                                                                    .sb2 = 0.16});
           check_methods_agree(*net, net->init(3), x1, x2);
         }
       }

@@ -17,11 +17,7 @@ using autodiff::Var;
 
 Tensor random_matrix(std::size_t n, std::size_t d, std::uint64_t seed) { return nn::standard_normal({n, d}, seed); }
 
-double norm(const Tensor& t) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < t.size(); ++i) s += t.flat(i) * t.flat(i);
-  return std::sqrt(s);
-}
+using autodiff::norm;
 
 Tensor flat(const Tensor& t) { return autodiff::reshape(t, {t.size()}); }
 

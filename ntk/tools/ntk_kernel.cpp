@@ -110,8 +110,8 @@ int run(const Settings& s) {
   if (s.empirical) {
     const nn::MLPConfig config = ntk::mlp_config(mlp, x1.shape()[1], mlp.width);
     const nn::MLP model(config);
-    std::fprintf(stderr, "ntk-kernel: empirical NTK at initialization of %s: %s, sw2=%g sb2=%g, seed %llu\n",
-                 inputs.c_str(), model.describe().c_str(), s.sw2, s.sb2, static_cast<unsigned long long>(s.seed));
+    std::fprintf(stderr, "ntk-kernel: empirical NTK at initialization of %s: %s, seed %llu\n", inputs.c_str(),
+                 model.describe().c_str(), static_cast<unsigned long long>(s.seed));
     const ad::Tensor w = model.init(s.seed);
     kernel = s.input2.empty() ? ntk::empirical_ntk(model, w, x1) : ntk::empirical_ntk(model, w, x1, x2);
   } else {
