@@ -34,7 +34,7 @@ done
 source scripts/deps.sh
 install_packages "${BUILD_PACKAGES[@]}" "${EXPERIMENT_PACKAGES[@]}"
 python=$(find_matplotlib_python)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake -S . -B build "${CMAKE_CONFIGURE[@]}" > /dev/null
 cmake --build build --target experiments -j"$(nproc)"
 
 threads=${THREADS:-$(nproc)}

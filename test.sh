@@ -5,6 +5,6 @@ cd "$(dirname "$0")"
 source scripts/deps.sh
 install_packages "${BUILD_PACKAGES[@]}" "${EXPERIMENT_PACKAGES[@]}"
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build "${CMAKE_CONFIGURE[@]}"
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"

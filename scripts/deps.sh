@@ -22,6 +22,10 @@ find_matplotlib_python() {
   return 1
 }
 
+# How ./test.sh and ./reproduce.sh configure build/: Release, and compiled for this CPU when it
+# has AVX2 (NTK_AVX2; the library's default for other projects is a portable build).
+CMAKE_CONFIGURE=(-DCMAKE_BUILD_TYPE=Release -DNTK_AVX2=ON)
+
 install_packages() {
   local missing=()
   for package in "$@"; do

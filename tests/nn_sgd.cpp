@@ -17,7 +17,7 @@ using nn_test::bitwise_equal;
 using nn_test::random_tensor;
 using Catch::Matchers::Contains;
 
-double relative_difference(const Tensor& a, const Tensor& b) {
+double max_relative_gap(const Tensor& a, const Tensor& b) {
   double diff = 0.0, scale = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i) {
     diff = std::max(diff, std::fabs(a.flat(i) - b.flat(i)));
@@ -47,8 +47,8 @@ TEST_CASE("SGD without momentum on one batch of all rows is gradient descent", "
                                        .shuffle = shuffle, .loss = loss});
       CHECK(r.steps == 25);
       // Another summation order (the rows shuffled, the gradient formed before the update): rounding only.
-      CHECK(relative_difference(r.w, descent.w()) <= 1e-14);
-      CHECK(relative_difference(r.w, w0) > 1e-3);  // and it did move
+      CHECK(max_relative_gap(r.w, descent.w()) <= 1e-14);
+      CHECK(max_relative_gap(r.w, w0) > 1e-3);  // and it did move
     }
   }
 }
