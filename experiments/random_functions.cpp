@@ -83,8 +83,12 @@ class GaussianMatchedMlp : public nn::Model {
     const std::array<std::size_t, 4> sizes = {1, width, width, 1};
     std::size_t offset = 0;
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-      const nn::DenseConfig config{sizes[l], sizes[l + 1], true, nn::Parameterization::ntk, nn::Init::torch_default,
-                                   std::sqrt(kWeightVariance), std::sqrt(bias_variance(sizes[l]))};
+      const nn::DenseConfig config{.in = sizes[l],
+                                   .out = sizes[l + 1],
+                                   .bias = true,
+                                   .parameterization = nn::Parameterization::ntk,
+                                   .sw2 = kWeightVariance,
+                                   .sb2 = bias_variance(sizes[l])};
       layers_.emplace_back(config, offset, fmt::format("layer{}", l + 1));
       offset += layers_.back().num_params();
     }
