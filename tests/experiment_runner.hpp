@@ -8,12 +8,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "scratch_dir.hpp"
@@ -105,6 +107,34 @@ inline std::map<std::string, std::string> data_files(const fs::path& folder) {
   for (const auto& entry : fs::directory_iterator(folder))
     if (entry.path().filename() != "summary.json") files[entry.path().filename().string()] = read_text(entry.path());
   return files;
+}
+
+// Every data file of two runs' folders is byte for byte the same (same names, same bytes).
+inline void check_same_data_files(const fs::path& a_folder, const fs::path& b_folder) {
+  const auto a = data_files(a_folder), b = data_files(b_folder);
+  REQUIRE(a.size() == b.size());
+  for (const auto& [name, bytes] : a) {
+    INFO(name);
+    REQUIRE(b.count(name) == 1);
+    CHECK(b.at(name) == bytes);
+  }
+}
+
+// A bad command line and the option its error message must name.
+struct BadCommandLine {
+  const char* args;
+  const char* flag;
+};
+
+// Each bad command line ends `binary` with exit status 2 and a message naming the flag.
+inline void check_refused(const std::string& binary, std::initializer_list<BadCommandLine> cases) {
+  int k = 0;
+  for (const auto& c : cases) {
+    const Run r = run(binary, c.args, binary + "_bad" + std::to_string(k++));
+    INFO(c.args << " -> " << r.err);
+    CHECK(r.status == 2);
+    CHECK(r.err.find(c.flag) != std::string::npos);
+  }
 }
 
 // No file of the folder is a leftover of an atomic write.

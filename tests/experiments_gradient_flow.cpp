@@ -107,27 +107,12 @@ TEST_CASE("gradient-flow gives bit-identical data at 1 and 2 threads", "[experim
   REQUIRE(quick_run().status == 0);
   const Run one = run(kBinary, "--quick --threads 1", "gradient_flow_threads1");
   REQUIRE(one.status == 0);
-  const auto a = data_files(quick_run().out), b = data_files(one.out);
-  REQUIRE(a.size() == b.size());
-  for (const auto& [name, bytes] : a) {
-    INFO(name);
-    CHECK(b.at(name) == bytes);
-  }
+  check_same_data_files(quick_run().out, one.out);
 }
 
 TEST_CASE("gradient-flow refuses bad command lines with exit status 2 naming the flag", "[experiments][gradient-flow]") {
-  const struct {
-    const char* args;
-    const char* flag;
-  } cases[] = {{"--quick --widths 100 10", "--widths"},
+  check_refused(kBinary, {{"--quick --widths 100 10", "--widths"},
                {"--quick --datasets mnist", "--datasets"},
                {"--quick --seeds 1", "--seeds"},
-               {"--quick --lr-fraction 2", "--lr-fraction"}};
-  int k = 0;
-  for (const auto& c : cases) {
-    const Run r = run(kBinary, c.args, "gradient_flow_bad" + std::to_string(k++));
-    INFO(c.args << " -> " << r.err);
-    CHECK(r.status == 2);
-    CHECK(r.err.find(c.flag) != std::string::npos);
-  }
+               {"--quick --lr-fraction 2", "--lr-fraction"}});
 }

@@ -105,28 +105,13 @@ TEST_CASE("ntk-ellipses gives bit-identical data at 1 and 2 threads", "[experime
   REQUIRE(quick_run().status == 0);
   const Run one = run(kBinary, "--quick --threads 1", "ntk_ellipses_threads1");
   REQUIRE(one.status == 0);
-  const auto a = data_files(quick_run().out), b = data_files(one.out);
-  REQUIRE(a.size() == b.size());
-  for (const auto& [name, bytes] : a) {
-    INFO(name);
-    CHECK(b.at(name) == bytes);
-  }
+  check_same_data_files(quick_run().out, one.out);
 }
 
 TEST_CASE("ntk-ellipses refuses bad command lines with exit status 2 naming the flag", "[experiments][ntk-ellipses]") {
-  const struct {
-    const char* args;
-    const char* flag;
-  } cases[] = {{"--quick --alphas 0", "--alphas"},
+  check_refused(kBinary, {{"--quick --alphas 0", "--alphas"},
                {"--quick --alphas 5 1", "--alphas"},
                {"--quick --steps 0", "--steps"},
                {"--quick --learning-rate -1", "--learning-rate"},
-               {"--quick --seeds x", "--seeds"}};
-  int k = 0;
-  for (const auto& c : cases) {
-    const Run r = run(kBinary, c.args, "ntk_ellipses_bad" + std::to_string(k++));
-    INFO(c.args << " -> " << r.err);
-    CHECK(r.status == 2);
-    CHECK(r.err.find(c.flag) != std::string::npos);
-  }
+               {"--quick --seeds x", "--seeds"}});
 }
