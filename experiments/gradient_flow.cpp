@@ -45,6 +45,7 @@
 
 #include "autodiff/ops.hpp"
 #include "experiments/common/options.hpp"
+#include "experiments/common/points.hpp"
 #include "experiments/common/output.hpp"
 #include "experiments/common/parallel.hpp"
 #include "experiments/common/progress.hpp"
@@ -90,12 +91,6 @@ DataSet make_dataset(const std::string& name) {
   throw std::invalid_argument(fmt::format("--datasets: unknown data set '{}' (smooth-8 or post-2)", name));
 }
 
-Tensor column_of(const std::vector<double>& values) {
-  Tensor t = Tensor::empty({values.size(), 1});
-  for (std::size_t i = 0; i < values.size(); ++i) t.flat(i) = values[i];
-  return t;
-}
-
 struct ModeRecord {
   std::size_t step;
   std::vector<double> real, linear;  // per mode, ascending eigenvalue
@@ -131,7 +126,7 @@ Draw run_draw(const Settings& s, const DataSet& data, std::size_t width, std::ui
   nn::MLPConfig config;  // 1 → width → width → 1, ReLU, standard parameterization, PyTorch's default init
   config.hidden = {width, width};
   const nn::MLP net(config);
-  const Tensor x = column_of(data.x), y_target = column_of(data.y);
+  const Tensor x = experiments::as_column(data.x), y_target = experiments::as_column(data.y);
   const Tensor w0 = net.init(seed);
   const std::size_t n = data.x.size();
 

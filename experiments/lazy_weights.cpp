@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "experiments/common/options.hpp"
+#include "experiments/common/points.hpp"
 #include "experiments/common/output.hpp"
 #include "experiments/common/parallel.hpp"
 #include "experiments/common/progress.hpp"
@@ -149,12 +150,6 @@ struct RunResult {
   MatrixWindow window;
 };
 
-Tensor column(const std::vector<double>& values) {
-  Tensor t = Tensor::empty({values.size(), 1});
-  for (std::size_t i = 0; i < values.size(); ++i) t.flat(i) = values[i];
-  return t;
-}
-
 // One network of width m drawn with `seed`, trained; frames of its hidden matrix if asked.
 RunResult train_one(const Settings& s, std::size_t width, std::uint64_t seed, bool record_frames) {
   const nn::MLP net(nn::MLPConfig{.input_dim = 1, .hidden = {width, width}, .output_dim = 1,
@@ -170,7 +165,7 @@ RunResult train_one(const Settings& s, std::size_t width, std::uint64_t seed, bo
   FrameRecorder recorder(r.window, s.frames);
   nn::StepCallback callback;
   if (record_frames) callback = [&recorder](const nn::TrainState& state) { recorder.offer(state.step, state.w); };
-  r.training = nn::train(net, w0, column(s.inputs), column(s.targets), config, callback);
+  r.training = nn::train(net, w0, experiments::as_column(s.inputs), experiments::as_column(s.targets), config, callback);
   r.training.w = Tensor();  // the final weights are not needed: 8 MB per width-1000 run
   const auto& losses = r.training.losses;
   for (std::size_t n = 1; n < losses.size(); ++n) r.loss_increases += losses[n] > losses[n - 1] ? 1 : 0;

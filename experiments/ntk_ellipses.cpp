@@ -41,6 +41,7 @@
 #include <fmt/format.h>
 
 #include "experiments/common/options.hpp"
+#include "experiments/common/points.hpp"
 #include "experiments/common/output.hpp"
 #include "experiments/common/parallel.hpp"
 #include "experiments/common/progress.hpp"
@@ -71,12 +72,6 @@ struct Settings {
 // The post's data set.
 const std::vector<double> kInputs = {-2.0, 0.5};
 const std::vector<double> kTargets = {3.0, -1.0};
-
-Tensor column_of(const std::vector<double>& values) {
-  Tensor t = Tensor::empty({values.size(), 1});
-  for (std::size_t i = 0; i < values.size(); ++i) t.flat(i) = values[i];
-  return t;
-}
 
 double norm2(double a, double b) { return std::hypot(a, b); }
 
@@ -131,7 +126,7 @@ std::shared_ptr<nn::Scaled> post_model(std::size_t width, std::uint64_t seed, do
 
 Run train_one(const Settings& s, double alpha, std::uint64_t seed, bool drawn) {
   const auto model = post_model(s.width, seed, alpha);
-  const Tensor x = column_of(kInputs), y_target = column_of(kTargets);
+  const Tensor x = experiments::as_column(kInputs), y_target = experiments::as_column(kTargets);
   Tensor grid = Tensor::empty({s.function_points, 1});
   for (std::size_t i = 0; i < s.function_points; ++i)
     grid.flat(i) = s.function_x_min + (s.function_x_max - s.function_x_min) * static_cast<double>(i) /

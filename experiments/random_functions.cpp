@@ -39,6 +39,7 @@
 #include <fmt/format.h>
 
 #include "experiments/common/options.hpp"
+#include "experiments/common/points.hpp"
 #include "experiments/common/output.hpp"
 #include "experiments/common/parallel.hpp"
 #include "experiments/common/progress.hpp"
@@ -144,12 +145,6 @@ std::vector<double> linspace(double lo, double hi, std::size_t n) {
   return v;
 }
 
-Tensor column(const std::vector<double>& x) {
-  Tensor t = Tensor::zeros({x.size(), 1});
-  std::copy(x.begin(), x.end(), t.data());
-  return t;
-}
-
 // ---- analytic kernels ---------------------------------------------------------------------------
 
 // E[relu(w·x + b) relu(w·x′ + b)] for w, b ~ U(−1, 1): the first layer of a PyTorch-default net
@@ -197,7 +192,7 @@ Tensor nngp_kernel(const std::vector<double>& x, std::size_t width) {
       ntk::DenseLayer{kWeightVariance, bias_variance(1), true, nn::Parameterization::standard, width},
       ntk::ActivationLayer{}};
   for (const auto& layer : upper_layers(width)) layers.push_back(layer);
-  return ntk::serial(ntk::input_kernel(column(x), false), layers).nngp;
+  return ntk::serial(ntk::input_kernel(experiments::as_column(x), false), layers).nngp;
 }
 
 // The infinite-width limit of the PyTorch-default nets: the uniform first-layer moment, then the
@@ -397,7 +392,7 @@ int main(int argc, char** argv) {
 
     // ---- the post's figure: 100 nets on 5000 points ------------------------------------------
     const std::vector<double> xs = linspace(s.x_min, s.x_max, s.points);
-    const Tensor x_points = column(xs);
+    const Tensor x_points = experiments::as_column(xs);
     const auto post_model = make_net(Weights::torch_default, s.width);
     std::vector<Tensor> functions(s.nets);
     {
@@ -414,7 +409,7 @@ int main(int argc, char** argv) {
 
     // ---- pools of nets on the covariance grid ------------------------------------------------
     const std::vector<double> grid = linspace(s.x_min, s.x_max, s.grid);
-    const Tensor x_grid = column(grid);
+    const Tensor x_grid = experiments::as_column(grid);
     const std::size_t g = s.grid;
     std::vector<std::size_t> all_widths = s.widths;
     if (std::find(all_widths.begin(), all_widths.end(), s.width) == all_widths.end()) {

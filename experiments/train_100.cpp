@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "experiments/common/options.hpp"
+#include "experiments/common/points.hpp"
 #include "experiments/common/output.hpp"
 #include "experiments/common/parallel.hpp"
 #include "experiments/common/progress.hpp"
@@ -42,12 +43,6 @@ struct Settings {
   double x_min = -4.0, x_max = 4.0;
   double small_loss = 1e-3;  // "fitted": final loss below this
 };
-
-Tensor column(const std::vector<double>& v) {
-  Tensor t = Tensor::zeros({v.size(), 1});
-  std::copy(v.begin(), v.end(), t.data());
-  return t;
-}
 
 // The steps at which snapshots are taken: round(i·steps/(frames − 1)), distinct, 0 and steps included.
 std::vector<std::size_t> frame_steps(std::size_t steps, std::size_t frames) {
@@ -104,11 +99,11 @@ int main(int argc, char** argv) {
     nn::MLPConfig config;  // relu, standard parameterization, PyTorch's default initialization
     config.hidden = {s.width, s.width};
     const nn::MLP model(config);
-    const Tensor x = column(s.x), y = column(s.y);
+    const Tensor x = experiments::as_column(s.x), y = experiments::as_column(s.y);
     std::vector<double> grid(s.points);
     for (std::size_t i = 0; i < s.points; ++i)
       grid[i] = s.x_min + (s.x_max - s.x_min) * static_cast<double>(i) / static_cast<double>(s.points - 1);
-    const Tensor x_grid = column(grid);
+    const Tensor x_grid = experiments::as_column(grid);
     const std::vector<std::size_t> frames = frame_steps(s.steps, s.frames);
     nn::TrainConfig train;
     train.learning_rate = s.learning_rate;
