@@ -1,0 +1,31 @@
+# MPI and ScaLAPACK, optional: the `distributed` library and the ntk-regress tool (distributed/)
+# are built only when both are found. Without them every other target builds and ntk-regress is
+# skipped with a message. Debian: libopenmpi-dev, openmpi-bin, libscalapack-openmpi-dev
+# (./test.sh installs them). ScaLAPACK has no CMake package on Debian: found as the library
+# scalapack-openmpi (pkg-config module of the same name, or find_library).
+option(NTK_AUTODIFF_WITH_MPI "build distributed/ (ntk-regress) when MPI and ScaLAPACK are found" ON)
+set(NTK_AUTODIFF_MPI_FOUND OFF)
+if(NTK_AUTODIFF_WITH_MPI)
+  find_package(MPI QUIET COMPONENTS CXX)  # the C API, from C++ (no C language needed)
+  find_package(PkgConfig QUIET)
+  set(NTK_SCALAPACK_LIBRARY "")
+  if(PkgConfig_FOUND)
+    pkg_check_modules(NTK_SCALAPACK QUIET IMPORTED_TARGET scalapack-openmpi)
+    if(NTK_SCALAPACK_FOUND)
+      set(NTK_SCALAPACK_LIBRARY PkgConfig::NTK_SCALAPACK)
+    endif()
+  endif()
+  if(NOT NTK_SCALAPACK_LIBRARY)
+    find_library(NTK_SCALAPACK_LIB NAMES scalapack-openmpi scalapack)
+    if(NTK_SCALAPACK_LIB)
+      set(NTK_SCALAPACK_LIBRARY ${NTK_SCALAPACK_LIB})
+    endif()
+  endif()
+  find_program(NTK_MPIEXEC NAMES mpiexec mpirun HINTS ${MPIEXEC_EXECUTABLE})
+  if(MPI_CXX_FOUND AND NTK_SCALAPACK_LIBRARY AND NTK_MPIEXEC)
+    set(NTK_AUTODIFF_MPI_FOUND ON)
+  else()
+    message(STATUS "MPI or ScaLAPACK not found: distributed/ and ntk-regress are skipped "
+                   "(install the Debian packages libopenmpi-dev openmpi-bin libscalapack-openmpi-dev)")
+  endif()
+endif()

@@ -1,0 +1,100 @@
+#include "distributed/context.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "distributed/scalapack.hpp"
+
+extern "C" {
+void openblas_set_num_threads(int) __attribute__((weak));
+}
+
+namespace distributed {
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    MPI_Init(argc, argv);
+    owns_ = true;
+  }
+}
+
+MpiSession::~MpiSession() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (owns_ && !finalized) MPI_Finalize();
+}
+
+int rank(MPI_Comm comm) {
+  int r = 0;
+  MPI_Comm_rank(comm, &r);
+  return r;
+}
+
+int size(MPI_Comm comm) {
+  int s = 1;
+  MPI_Comm_size(comm, &s);
+  return s;
+}
+
+void agree(MPI_Comm comm, const std::string& local_error) {
+  const int me = rank(comm), ranks = size(comm);
+  const int mine = local_error.empty() ? ranks : me;
+  int first = ranks;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+  if (first == ranks) return;
+  unsigned long long length = me == first ? local_error.size() : 0;
+  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, first, comm);
+  std::string message = me == first ? local_error : std::string(length, ' ');
+  MPI_Bcast(message.data(), static_cast<int>(length), MPI_CHAR, first, comm);
+  throw Error(ranks > 1 ? fmt::format("rank {}: {}", first, message) : message);
+}
+
+GridShape default_grid_shape(int ranks) {
+  int p = 1;
+  for (int d = 1; d * d <= ranks; ++d)
+    if (ranks % d == 0) p = d;
+  return {p, ranks / p};
+}
+
+GridShape parse_grid_shape(const std::string& text) {
+  int p = 0, q = 0;
+  char x = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c", &p, &x, &q, &extra) != 3 || (x != 'x' && x != 'X') || p < 1 || q < 1)
+    throw Error(fmt::format("--grid must be PxQ with P, Q >= 1 (e.g. 2x3), got '{}'", text));
+  return {p, q};
+}
+
+Grid::Grid(MPI_Comm comm, GridShape shape) : comm_(comm), shape_(shape), rank_(distributed::rank(comm)), size_(distributed::size(comm)) {
+  if (shape.nprow * shape.npcol != size_)
+    throw Error(fmt::format("a {}x{} process grid needs {} ranks, running on {}", shape.nprow, shape.npcol,
+                            shape.nprow * shape.npcol, size_));
+  handle_ = Csys2blacs_handle(comm);
+  context_ = handle_;
+  Cblacs_gridinit(&context_, "Row", shape.nprow, shape.npcol);
+  int nprow = 0, npcol = 0;
+  Cblacs_gridinfo(context_, &nprow, &npcol, &myrow_, &mycol_);
+}
+
+Grid::~Grid() {
+  if (context_ >= 0) Cblacs_gridexit(context_);
+  if (handle_ >= 0) Cfree_blacs_system_handle(handle_);
+}
+
+double peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return 1024.0 * std::stod(line.substr(6));
+  return 0.0;
+}
+
+void single_threaded_blas() {
+  if (openblas_set_num_threads != nullptr) openblas_set_num_threads(1);
+}
+
+}  // namespace distributed

@@ -1,0 +1,92 @@
+// MPI and the BLACS process grid, and how ranks agree on errors.
+//
+// Why: a rank that fails alone (a missing file on one machine, a bad block) and leaves the others
+// waiting in a collective call hangs the whole job. Every phase of a distributed computation runs
+// through `collectively`, which catches the rank's exception and then agrees with all ranks: if any
+// failed, every rank throws distributed::Error carrying the message of the lowest failing rank
+// (prefixed "rank r:" when there are several), so rank 0 can print one line and all exit non-zero.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <mpi.h>
+
+namespace distributed {
+
+// A failure every rank knows about (thrown on all of them by agree / collectively).
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// MPI_Init (if not done yet) for the object's life; MPI_Finalize at the end if it initialized.
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+
+ private:
+  bool owns_ = false;
+};
+
+int rank(MPI_Comm comm);
+int size(MPI_Comm comm);
+
+// `local_error` is empty on ranks that succeeded. Collective. Throws distributed::Error on every
+// rank when any rank failed.
+void agree(MPI_Comm comm, const std::string& local_error);
+
+// Runs f() on this rank, then agree()s on its outcome.
+template <class F>
+void collectively(MPI_Comm comm, F&& f) {
+  std::string error;
+  try {
+    std::forward<F>(f)();
+  } catch (const std::exception& e) {
+    error = e.what();
+    if (error.empty()) error = "unknown error";
+  }
+  agree(comm, error);
+}
+
+// A BLACS process grid of nprow × npcol ranks over `comm` (row-major ranks), released at the end.
+struct GridShape {
+  int nprow = 1, npcol = 1;
+};
+// The most square grid with nprow <= npcol: 1 → 1×1, 2 → 1×2, 3 → 1×3, 4 → 2×2, 6 → 2×3.
+GridShape default_grid_shape(int ranks);
+// "PxQ" → {P, Q}; throws on anything else.
+GridShape parse_grid_shape(const std::string& text);
+
+class Grid {
+ public:
+  Grid(MPI_Comm comm, GridShape shape);  // shape's product must be the communicator's size
+  ~Grid();
+  Grid(const Grid&) = delete;
+  Grid& operator=(const Grid&) = delete;
+
+  MPI_Comm comm() const { return comm_; }
+  int context() const { return context_; }
+  int nprow() const { return shape_.nprow; }
+  int npcol() const { return shape_.npcol; }
+  int myrow() const { return myrow_; }
+  int mycol() const { return mycol_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+ private:
+  MPI_Comm comm_;
+  GridShape shape_;
+  int handle_ = -1, context_ = -1, myrow_ = 0, mycol_ = 0, rank_ = 0, size_ = 1;
+};
+
+// Peak resident memory of this process so far (VmHWM of /proc/self/status), bytes; 0 if unknown.
+double peak_rss_bytes();
+
+// OpenBLAS to one thread (one rank per core); no-op when the BLAS is not OpenBLAS.
+void single_threaded_blas();
+
+}  // namespace distributed
