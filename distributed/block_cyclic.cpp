@@ -77,13 +77,16 @@ void fill_kernel(Matrix& m, const Tensor& row_points, const Tensor& col_points, 
   const std::size_t panel = std::max<std::size_t>(1, panel_entries / lr);
   const std::size_t d = col_points.shape()[1];
   for (std::size_t c0 = 0; c0 < lc; c0 += panel) {
-    const std::size_t c1 = std::min(lc, c0 + panel);
-    Tensor cols = Tensor::empty({c1 - c0, d});
-    std::memcpy(cols.data(), col_points.data() + c0 * d, (c1 - c0) * d * sizeof(double));
-    const Tensor block = kernel(cols, row_points);
-    if (block.dim() != 2 || block.shape()[0] != c1 - c0 || block.shape()[1] != lr)
+    const std::size_t c1 = std::min(lc, c0 + panel), width = c1 - c0;
+    Tensor cols = Tensor::empty({width, d});
+    std::memcpy(cols.data(), col_points.data() + c0 * d, width * d * sizeof(double));
+    const Tensor block = kernel(row_points, cols);
+    if (block.dim() != 2 || block.shape()[0] != lr || block.shape()[1] != width)
       throw Error("fill_kernel: the kernel function returned a matrix of the wrong shape");
-    std::memcpy(m.local.data() + c0 * lr, block.data(), (c1 - c0) * lr * sizeof(double));
+    for (std::size_t j = 0; j < width; ++j) {
+      double* column = m.local.data() + (c0 + j) * lr;
+      for (std::size_t i = 0; i < lr; ++i) column[i] = block.flat(i * width + j);
+    }
   }
   if (!self) return;
   for (std::size_t j = 0; j < lc; ++j)

@@ -56,8 +56,10 @@ using SelfKernel = std::function<Tensor(const Tensor& x)>;
 
 // Every local entry (i, j) = kernel(row_points[i], col_points[j]): row_points holds the points of
 // the local rows in local order, col_points those of the local columns. Computed as
-// kernel(col_points[panel], row_points), whose row-major (panel × local rows) result is the
-// column-major local array's columns of that panel; panels hold about `panel_entries` entries.
+// kernel(row_points, col_points[panel]) — the row's point first, as the single-process kernel
+// K(X1, X2) and the upper triangle of K(X, X) have it (quadrature is not exactly symmetric in its
+// two points) — and transposed into the column-major local array; panels hold about
+// `panel_entries` entries.
 // With `self` (a symmetric matrix: rows and columns are the same points), the diagonal entries are
 // self(point) instead: the symmetric path knows x = x′ exactly (relu's arc-cosine angle is then 0,
 // where the x ≠ x′ path's rounding of cos θ ≈ 1 moves θ by ~1e-8), so the diagonal equals the

@@ -44,14 +44,17 @@ int size(MPI_Comm comm) {
 void agree(MPI_Comm comm, const std::string& local_error) {
   const int me = rank(comm), ranks = size(comm);
   const int mine = local_error.empty() ? ranks : me;
-  int first = ranks;
+  int first = ranks, failed = 0;
+  const int failing = local_error.empty() ? 0 : 1;
   MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
   if (first == ranks) return;
+  MPI_Allreduce(&failing, &failed, 1, MPI_INT, MPI_SUM, comm);
   unsigned long long length = me == first ? local_error.size() : 0;
   MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, first, comm);
   std::string message = me == first ? local_error : std::string(length, ' ');
   MPI_Bcast(message.data(), static_cast<int>(length), MPI_CHAR, first, comm);
-  throw Error(ranks > 1 ? fmt::format("rank {}: {}", first, message) : message);
+  // A failure of one rank (or some) names the first; one every rank saw (a bad setting) does not.
+  throw Error(failed < ranks ? fmt::format("rank {}: {}", first, message) : message);
 }
 
 GridShape default_grid_shape(int ranks) {

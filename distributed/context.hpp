@@ -4,7 +4,7 @@
 // waiting in a collective call hangs the whole job. Every phase of a distributed computation runs
 // through `collectively`, which catches the rank's exception and then agrees with all ranks: if any
 // failed, every rank throws distributed::Error carrying the message of the lowest failing rank
-// (prefixed "rank r:" when there are several), so rank 0 can print one line and all exit non-zero.
+// (prefixed "rank r:" unless every rank failed), so rank 0 can print one line and all exit non-zero.
 #pragma once
 
 #include <stdexcept>

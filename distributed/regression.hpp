@@ -96,7 +96,7 @@ struct RegressionResult {
   // verify: the single-process path's results and the largest |difference| / largest |prediction|.
   bool verified = false;
   double reference_accuracy = -1.0, reference_mse = 0.0, max_relative_difference = 0.0;
-  double kernel_relative_difference = 0.0;  // training kernels: largest |difference| / largest |entry|
+  double kernel_relative_difference = 0.0;  // training kernels' upper triangles: largest |difference| / largest |entry|
 };
 
 // Collective over comm: every rank calls it with the same arguments. Throws distributed::Error on

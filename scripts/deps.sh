@@ -2,7 +2,8 @@
 # Only what is missing is installed; apt-get runs through sudo when not root.
 BUILD_PACKAGES=(cmake g++ make pkg-config libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev
   liblapack-dev catch2 librapidcheck-dev libfmt-dev libcli11-dev nlohmann-json3-dev zlib1g-dev graphviz
-  pybind11-dev python3-dev python3-numpy python3-pytest python3-torch)
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-torch
+  libopenmpi-dev openmpi-bin libscalapack-openmpi-dev)  # MPI + ScaLAPACK: ntk-regress (optional to build)
 
 # What the experiments need beyond the build: figures (matplotlib, run by Debian's own python3),
 # `bc` for the timings of reproduce.sh, and the Fashion-MNIST data set for the real-data one.
