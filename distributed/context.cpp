@@ -1,6 +1,7 @@
 #include "distributed/context.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <vector>
 
@@ -96,8 +97,9 @@ double peak_rss_bytes() {
   return 0.0;
 }
 
-void single_threaded_blas() {
-  if (openblas_set_num_threads != nullptr) openblas_set_num_threads(1);
+void set_threads_per_rank(int threads) {
+  setenv("NTK_THREADS", std::to_string(threads).c_str(), 1);
+  if (openblas_set_num_threads != nullptr) openblas_set_num_threads(threads);
 }
 
 }  // namespace distributed

@@ -86,7 +86,8 @@ class Grid {
 // Peak resident memory of this process so far (VmHWM of /proc/self/status), bytes; 0 if unknown.
 double peak_rss_bytes();
 
-// OpenBLAS to one thread (one rank per core); no-op when the BLAS is not OpenBLAS.
-void single_threaded_blas();
+// Threads per rank: the library's kernel passes (NTK_THREADS, read at their first use) and
+// OpenBLAS (no-op when the BLAS is not OpenBLAS). One rank per core wants 1. Call before any kernel.
+void set_threads_per_rank(int threads);
 
 }  // namespace distributed

@@ -412,7 +412,7 @@ RegressionResult regress(MPI_Comm comm, const DataSet& train, const DataSet& tes
     offset += local;
     add_time("predict", seconds_between(start));
   }
-  phase("finish");
+  clock = MPI_Wtime();
   if (me == 0) std::tie(r.mse, r.accuracy) = score(r.predictions, targets_all);
 
   if (s.verify) {

@@ -43,6 +43,7 @@ struct Settings {
   std::string predictions, report;
   bool verify = false;
   long long plan_ranks = 0;
+  int threads = 1;
 };
 
 std::string gb(double bytes) { return fmt::format("{:.3f} GB", bytes / 1e9); }
@@ -171,7 +172,6 @@ int run(MPI_Comm comm, const Settings& s) {
 
 int main(int argc, char** argv) {
   dist::MpiSession mpi(&argc, &argv);
-  dist::single_threaded_blas();
   const MPI_Comm comm = MPI_COMM_WORLD;
   const bool root = dist::rank(comm) == 0;
   CLI::App app{"Kernel ridge regression with the infinite-width NTK or NNGP of a fully connected net (or an RBF "
@@ -199,6 +199,9 @@ int main(int argc, char** argv) {
   app.add_option("--predictions", s.predictions, "write the test predictions (.npy or .csv), from rank 0");
   app.add_option("--report", s.report, "write times, memory and scores as JSON, from rank 0");
   app.add_flag("--verify", s.verify, "also run the single-process path on rank 0 and require equal predictions (1e-10)");
+  app.add_option("--threads", s.threads, "threads per rank for the kernels and OpenBLAS (1: one rank per core)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   app.add_option("--plan-ranks", s.plan_ranks, "print the memory per rank on R ranks for these data and exit");
   try {
     app.parse(argc, argv);
@@ -207,6 +210,7 @@ int main(int argc, char** argv) {
     if (root) std::fprintf(stderr, "ntk-regress: error: %s (see --help)\n", e.what());
     return 2;
   }
+  dist::set_threads_per_rank(s.threads);
   try {
     return run(comm, s);
   } catch (const dist::Error& e) {  // every rank has it
