@@ -61,8 +61,8 @@ struct RegressionSettings {
   bool ridge_is_absolute = false;   // ... or λ itself
   std::size_t block = 64;           // ScaLAPACK block size (square blocks)
   GridShape grid{0, 0};             // 0: default_grid_shape(ranks)
-  std::size_t test_chunk = 4096;    // test rows per distributed test-kernel piece
-  std::size_t panel_entries = std::size_t{1} << 22;  // kernel workspace per panel (entries)
+  std::size_t test_chunk = 2048;    // test rows per distributed test-kernel piece
+  std::size_t panel_entries = std::size_t{1} << 20;  // kernel workspace per panel (entries)
   double memory_limit_bytes = 0.0;  // per rank; 0: no limit. Refused before allocating.
   bool verify = false;              // also run regress_serial on rank 0 and compare
 };

@@ -37,7 +37,7 @@ struct Settings {
   double rbf_gamma = 1.0;
   double ridge = 1e-6;
   double ridge_absolute = -1.0;
-  long long block = 64, test_chunk = 4096;
+  long long block = 64, test_chunk = 2048;
   std::string grid;
   double memory_limit_gb = 0.0;
   std::string predictions, report;
