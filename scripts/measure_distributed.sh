@@ -5,6 +5,7 @@
 #
 #   scripts/measure_distributed.sh scaling            # N = 10k, NTK depth 2, on 1 and 2 ranks
 #   scripts/measure_distributed.sh accuracy 5000 10000  # NTK and NNGP depth 1-3 and RBF, 2 ranks
+#   scripts/measure_distributed.sh one NAME ARGS...    # one run on RANKS ranks
 #   scripts/measure_distributed.sh summary
 #
 # One rank per core: OpenBLAS and the kernel passes single-threaded (OPENBLAS_NUM_THREADS=1 and
@@ -69,10 +70,12 @@ case $what in
       done
       run "$ranks" "accuracy_rbf_n$n" --train-size "$n" --kind rbf --rbf-gamma "${RBF_GAMMA:-4}"
     done ;;
+  one)  # one run: NAME and ntk-regress's arguments (scripts/measure_distributed.sh one NAME --train-size 20000 ...)
+    run "$ranks" "$@" ;;
   summary) ;;
   all)
     "$0" scaling
     "$0" accuracy 5000 10000 ;;
-  *) echo "usage: $0 [scaling|accuracy [N...]|summary|all]"; exit 2 ;;
+  *) echo "usage: $0 [scaling|accuracy [N...]|one NAME ARGS...|summary|all]"; exit 2 ;;
 esac
 summary
