@@ -89,6 +89,22 @@ Grid::~Grid() {
   if (handle_ >= 0) Cfree_blacs_system_handle(handle_);
 }
 
+double available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string line;
+  while (std::getline(meminfo, line))
+    if (line.rfind("MemAvailable:", 0) == 0) return 1024.0 * std::stod(line.substr(13));
+  return 0.0;
+}
+
+int ranks_on_this_machine(MPI_Comm comm) {
+  MPI_Comm local;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+  const int count = size(local);
+  MPI_Comm_free(&local);
+  return count;
+}
+
 double peak_rss_bytes() {
   std::ifstream status("/proc/self/status");
   std::string line;

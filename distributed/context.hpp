@@ -83,6 +83,11 @@ class Grid {
   int handle_ = -1, context_ = -1, myrow_ = 0, mycol_ = 0, rank_ = 0, size_ = 1;
 };
 
+// Memory this machine can still give (MemAvailable of /proc/meminfo), bytes; 0 if unknown.
+double available_memory_bytes();
+// How many ranks of comm run on this machine (MPI_COMM_TYPE_SHARED). Collective.
+int ranks_on_this_machine(MPI_Comm comm);
+
 // Peak resident memory of this process so far (VmHWM of /proc/self/status), bytes; 0 if unknown.
 double peak_rss_bytes();
 

@@ -292,7 +292,17 @@ RegressionResult regress(MPI_Comm comm, const DataSet& train, const DataSet& tes
   r.grid = s.grid.nprow > 0 ? s.grid : default_grid_shape(r.ranks);
   const double resident = std::max(train.resident_bytes(), 0.0) + std::max(test.resident_bytes(), 0.0);
   r.planned = plan_memory_max(n, m, d, classes, r.grid, s, resident);
+  const int sharing = ranks_on_this_machine(comm);
   collectively(comm, [&] {
+    if (s.memory_limit_bytes == 0.0) {  // what this machine has, shared by its ranks
+      const double available = available_memory_bytes();
+      if (available > 0.0 && r.planned.total() > available / sharing)
+        throw Error(fmt::format("needs {:.3g} GB per rank ({:.3g} GB training kernel) on a {}x{} grid, more than this "
+                                "machine has available for each of its {} ranks ({:.3g} GB in all): use more ranks on "
+                                "more machines",
+                                r.planned.total() / 1e9, r.planned.train_kernel / 1e9, r.grid.nprow, r.grid.npcol,
+                                sharing, available / 1e9));
+    }
     if (r.grid.nprow * r.grid.npcol != r.ranks)
       throw Error(fmt::format("a {}x{} process grid needs {} ranks, running on {}", r.grid.nprow, r.grid.npcol,
                               r.grid.nprow * r.grid.npcol, r.ranks));

@@ -63,7 +63,8 @@ struct RegressionSettings {
   GridShape grid{0, 0};             // 0: default_grid_shape(ranks)
   std::size_t test_chunk = 2048;    // test rows per distributed test-kernel piece
   std::size_t panel_entries = std::size_t{1} << 20;  // kernel workspace per panel (entries)
-  double memory_limit_bytes = 0.0;  // per rank; 0: no limit. Refused before allocating.
+  double memory_limit_bytes = 0.0;  // per rank; refused before allocating. 0: what the machine has
+                                    // available (MemAvailable) shared by its ranks; < 0: no limit
   bool verify = false;              // also run regress_serial on rank 0 and compare
 };
 

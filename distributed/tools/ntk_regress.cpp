@@ -97,9 +97,9 @@ int run(MPI_Comm comm, const Settings& s) {
     rs.block = static_cast<std::size_t>(s.block);
     rs.test_chunk = static_cast<std::size_t>(s.test_chunk);
     if (!s.grid.empty()) rs.grid = dist::parse_grid_shape(s.grid);
-    if (!std::isfinite(s.memory_limit_gb) || s.memory_limit_gb < 0.0)
-      throw dist::Error(fmt::format("--memory-limit must be >= 0 GB, got {}", s.memory_limit_gb));
-    rs.memory_limit_bytes = s.memory_limit_gb * 1e9;
+    if (std::isnan(s.memory_limit_gb) || s.memory_limit_gb < 0.0)
+      throw dist::Error(fmt::format("--memory-limit must be > 0 GB (or inf: no limit), got {}", s.memory_limit_gb));
+    rs.memory_limit_bytes = std::isinf(s.memory_limit_gb) ? -1.0 : s.memory_limit_gb * 1e9;
     rs.verify = s.verify;
     if (!s.predictions.empty()) {
       ntk::table_format(s.predictions);  // an unknown extension fails now, not after the computation
@@ -195,7 +195,9 @@ int main(int argc, char** argv) {
   app.add_option("--block", s.block, "ScaLAPACK block size")->capture_default_str();
   app.add_option("--grid", s.grid, "process grid PxQ (default: the most square for the ranks)");
   app.add_option("--test-chunk", s.test_chunk, "test rows per distributed test-kernel piece")->capture_default_str();
-  app.add_option("--memory-limit", s.memory_limit_gb, "refuse before allocating if a rank would need more GB (0: no limit)");
+  app.add_option("--memory-limit", s.memory_limit_gb,
+                 "refuse before allocating if a rank would need more GB (default: the machine's available memory "
+                 "shared by its ranks; inf: no limit)");
   app.add_option("--predictions", s.predictions, "write the test predictions (.npy or .csv), from rank 0");
   app.add_option("--report", s.report, "write times, memory and scores as JSON, from rank 0");
   app.add_flag("--verify", s.verify, "also run the single-process path on rank 0 and require equal predictions (1e-10)");
