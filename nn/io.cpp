@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <vector>
 
 #include <fmt/format.h>
@@ -146,9 +145,12 @@ double element(const unsigned char* data, std::size_t i, const Dtype& d) {
 std::string read_file(const std::string& path, const char* who) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw ad::Error(fmt::format("{}: {}: no such file", who, path));
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
   std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad() || !in.eof()) throw ad::Error(fmt::format("{}: {}: read error", who, path));
+  if (ec || !in) throw ad::Error(fmt::format("{}: {}: cannot open", who, path));
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (static_cast<std::uintmax_t>(in.gcount()) != size) throw ad::Error(fmt::format("{}: {}: read error", who, path));
   return bytes;
 }
 

@@ -162,7 +162,8 @@ Tensor read_csv(const std::string& path, const CsvOptions& options) {
 
 Tensor parse_csv(std::istream& in, const std::string& path, const CsvOptions& options) {
   std::vector<double> values;
-  std::size_t columns = 0, rows = 0, first_data_line = 0, line_number = 0, all_fields = 0;
+  std::size_t columns = 0, rows = 0, first_data_line = 0, line_number = 0;
+  std::size_t all_fields = 0, all_fields_line = 0;  // with a column selection: the fields of every line
   bool header_allowed = true;
   std::string line;
   while (std::getline(in, line)) {
@@ -183,8 +184,10 @@ Tensor parse_csv(std::istream& in, const std::string& path, const CsvOptions& op
       std::vector<std::string_view> kept;
       for (std::size_t k = 0; k < options.columns.size(); ++k) {
         const std::size_t c = options.columns[k];
-        if (c == kOpenEnd) {
-          for (std::size_t f = options.columns[k - 1] + 1; f < fields.size(); ++f) {
+        if (c == kOpenEnd) {  // the columns after the previous one (all, if it comes first)
+          const std::size_t previous = k == 0 ? kOpenEnd : options.columns[k - 1];
+          if (k > 0 && previous == kOpenEnd) continue;
+          for (std::size_t f = previous == kOpenEnd ? 0 : previous + 1; f < fields.size(); ++f) {
             kept.push_back(fields[f]);
             numbers.push_back(f + 1);
           }
@@ -196,10 +199,13 @@ Tensor parse_csv(std::istream& in, const std::string& path, const CsvOptions& op
           numbers.push_back(c + 1);
         }
       }
-      if (all_fields == 0) all_fields = fields.size();
+      if (all_fields == 0) {
+        all_fields = fields.size();
+        all_fields_line = line_number;
+      }
       if (fields.size() != all_fields)
         throw ad::Error(fmt::format("{}:{}: {} field{}, expected {} as on line {}", path, line_number, fields.size(),
-                                    fields.size() == 1 ? "" : "s", all_fields, first_data_line));
+                                    fields.size() == 1 ? "" : "s", all_fields, all_fields_line));
       fields = std::move(kept);
       if (fields.empty()) throw ad::Error(fmt::format("{}:{}: the columns selected are empty", path, line_number));
     }

@@ -25,9 +25,10 @@ for target in "${targets[@]}"; do
   echo "fuzz_$target: ${seconds} s"
   # -close_fd_mask=3: the targets' own messages (every refused input prints one) are not shown;
   # libFuzzer's reports still are. Inputs of at most 4 KiB; 10 s or 2 GiB for one input is a finding.
+  # (absolute paths: fuzz_cli changes into a scratch folder before libFuzzer reads them)
   if ! "build-fuzz/bin/fuzz_$target" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-      -close_fd_mask=3 -print_final_stats=1 -artifact_prefix="build-fuzz/findings/$target/" \
-      "build-fuzz/corpus/$target" "fuzz/regressions/$target" 2> "build-fuzz/fuzz_$target.log"; then
+      -close_fd_mask=3 -print_final_stats=1 -artifact_prefix="$PWD/build-fuzz/findings/$target/" \
+      "$PWD/build-fuzz/corpus/$target" "$PWD/fuzz/regressions/$target" 2> "build-fuzz/fuzz_$target.log"; then
     status=1
     echo "fuzz_$target: FINDING (see build-fuzz/fuzz_$target.log and build-fuzz/findings/$target/)"
   fi

@@ -180,5 +180,5 @@ TEST_CASE("The readers refuse damaged .npy and .npz bytes, naming what is wrong"
   std::istringstream ragged("a,b,c\n1,2,3\n4,5\n");
   ntk::CsvOptions columns;
   columns.columns = {0, 1};
-  CHECK(error_of([&] { ntk::parse_csv(ragged, "r.csv", columns); }) == "r.csv:3: 2 fields, expected 3 as on line 2");
+  CHECK(error_of([&] { ntk::parse_csv(ragged, "r.csv", columns); }) == "r.csv:3: 2 fields, expected 3 as on line 1");
 }

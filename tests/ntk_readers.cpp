@@ -161,7 +161,7 @@ TEST_CASE("A 1-D array is N points of dimension 1", "[ntk][readers]") {
   CHECK(read_error(empty) == empty + ": empty array, shape [0, 1]");
 }
 
-TEST_CASE(".npz: arrays by name, stored or deflated; errors name the archive and its arrays", "[ntk][readers]") {
+TEST_CASE(".npz: arrays by name, stored or deflated, and errors naming the archive and its arrays", "[ntk][readers]") {
   const std::string x = npy("<f8", "(2, 2)", payload<double>({1, 2, 3, 4}));
   const std::string y = npy("<i4", "(3,)", payload<std::int32_t>({7, 8, 9}));
   const std::string zip = write_bytes("data.npz", stored_zip({{"X.npy", x}, {"y.npy", y}}));
