@@ -116,29 +116,20 @@ std::vector<std::size_t> npy_shape(const std::string& name, const std::string& h
   return shape;
 }
 
-// Element `i` of the payload as a double (the bytes as stored, swapped if big-endian).
+// Element `i` of the payload as a double: its bytes assembled most significant first (so the
+// host's byte order does not matter), then reinterpreted as the dtype.
 double element(const unsigned char* data, std::size_t i, const Dtype& d) {
-  unsigned char b[8];
-  std::memcpy(b, data + i * d.size, d.size);
-  if (d.big_endian != (std::endian::native == std::endian::big)) std::reverse(b, b + d.size);
-  const auto as = [&](auto value) {
-    std::memcpy(&value, b, sizeof value);
-    return static_cast<double>(value);
-  };
-  if (d.kind == 'f') return d.size == 8 ? as(double{}) : as(float{});
-  if (d.kind == 'i') {
-    switch (d.size) {
-      case 1: return as(std::int8_t{});
-      case 2: return as(std::int16_t{});
-      case 4: return as(std::int32_t{});
-      default: return as(std::int64_t{});
-    }
-  }
-  switch (d.size) {
-    case 1: return as(std::uint8_t{});
-    case 2: return as(std::uint16_t{});
-    case 4: return as(std::uint32_t{});
-    default: return as(std::uint64_t{});
+  const unsigned char* bytes = data + i * d.size;
+  std::uint64_t bits = 0;
+  for (std::size_t k = 0; k < d.size; ++k) bits = bits << 8 | bytes[d.big_endian ? k : d.size - 1 - k];
+  if (d.kind == 'f')
+    return d.size == 8 ? std::bit_cast<double>(bits) : static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(bits)));
+  if (d.kind == 'u') return static_cast<double>(bits);
+  switch (d.size) {  // two's complement, sign-extended from its size
+    case 1: return static_cast<std::int8_t>(static_cast<std::uint8_t>(bits));
+    case 2: return static_cast<std::int16_t>(static_cast<std::uint16_t>(bits));
+    case 4: return static_cast<std::int32_t>(static_cast<std::uint32_t>(bits));
+    default: return static_cast<double>(static_cast<std::int64_t>(bits));
   }
 }
 

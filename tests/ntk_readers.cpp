@@ -138,7 +138,7 @@ TEST_CASE(".npy of float32, integers of every size and big-endian data are conve
     REQUIRE(t.shape() == ad::Shape{2, 3});
     const bool unsigned_ = c.descr[1] == 'u';
     const bool integer = c.descr[1] != 'f';
-    const double expected[] = {1, unsigned_ ? 254.0 : -2.0, integer ? 0.0 : 0.25, 3, 4, unsigned_ ? 255.0 : -5.0};
+    const double expected[] = {integer ? 1.0 : 1.5, unsigned_ ? 254.0 : -2.0, integer ? 0.0 : 0.25, 3, 4, unsigned_ ? 255.0 : -5.0};
     for (std::size_t i = 0; i < 6; ++i) CHECK(t.flat(i) == expected[i]);
   }
   // Fortran order of another dtype: the same matrix.
