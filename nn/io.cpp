@@ -235,7 +235,9 @@ std::vector<ZipEntry> zip_directory(std::string_view zip, const std::string& pat
   std::uint64_t entries = le(u + eocd + 10, 2), dir_size = le(u + eocd + 12, 4), dir_offset = le(u + eocd + 16, 4);
   if (eocd >= 20 && le(u + eocd - 20, 4) == 0x07064b50) {  // zip64 end-of-directory locator
     const std::uint64_t at = le(u + eocd - 20 + 8, 8);
-    if (at > zip.size() - 56 || le(u + at, 4) != 0x06064b50) throw bad("corrupt zip64 directory");
+    // (zip.size() >= 56 first: found by fuzz_npy, a 45-byte input made zip.size() - 56 wrap around
+    // and `at` point anywhere; fuzz/regressions/npy/crash-zip64-locator)
+    if (zip.size() < 56 || at > zip.size() - 56 || le(u + at, 4) != 0x06064b50) throw bad("corrupt zip64 directory");
     entries = le(u + at + 32, 8);
     dir_size = le(u + at + 40, 8);
     dir_offset = le(u + at + 48, 8);
