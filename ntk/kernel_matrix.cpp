@@ -51,8 +51,17 @@ Tensor large_matrix(std::size_t n1, std::size_t n2) {
 
 namespace {
 
-// y += s·x, compiled twice (AVX2 + FMA, and the baseline) and picked at load time.
-__attribute__((target_clones("arch=haswell", "default"))) void axpy(double s, const double* x, double* y, std::size_t n) {
+// y += s·x, compiled twice (AVX2 + FMA, and the baseline) and picked at load time. Not in
+// sanitizer builds (NTK_SANITIZE, see docs/reliability.md): the clones' IFUNC resolver runs while
+// the dynamic loader relocates, before ThreadSanitizer has initialized, and TSan then aborts every
+// program linking ntk at start-up; a sanitizer build is about finding bugs, not speed. (Nor with
+// clang, used for the fuzzers: clang 14's target_clones is new and not needed there.)
+#if defined(NTK_SANITIZER_BUILD) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__) || defined(__clang__)
+#define NTK_MULTIVERSIONED
+#else
+#define NTK_MULTIVERSIONED __attribute__((target_clones("arch=haswell", "default")))
+#endif
+NTK_MULTIVERSIONED void axpy(double s, const double* x, double* y, std::size_t n) {
   for (std::size_t j = 0; j < n; ++j) y[j] += s * x[j];
 }
 

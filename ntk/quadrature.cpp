@@ -152,7 +152,11 @@ void quadrature(Kernel& k, const ActivationLayer& layer) {
       for (std::size_t a = 0; a < n; ++a) args.flat(i * n + a) = std::sqrt(var.flat(i)) * z[a];
     return evaluate(layer, args, with_slopes);
   };
-  const auto [f1, df1] = table(k.var1, slopes);
+  // (not a structured binding: the lambdas below capture f1 and df1, which clang before 16 refuses
+  // for bindings, and the fuzz build uses Debian's clang 14)
+  const std::pair<Tensor, Tensor> f1_table = table(k.var1, slopes);
+  const Tensor& f1 = f1_table.first;
+  const Tensor& df1 = f1_table.second;
 
   // Entries (i, j) in the order they are computed; symmetric kernels need only j >= i.
   std::vector<std::pair<std::uint32_t, std::uint32_t>> entries;

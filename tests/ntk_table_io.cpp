@@ -107,16 +107,16 @@ TEST_CASE("malformed CSV is reported with file and line", "[ntk][table_io]") {
 }
 
 TEST_CASE("bad npy files and unknown formats are reported with the file", "[ntk][table_io]") {
-  const std::string vector = (scratch_dir() / "vector.npy").string();
-  nn::save_npy(vector, Tensor{1.0, 2.0, 3.0});
-  CHECK(read_error(vector) == vector + ": expected a 2-D array (one point per row), got shape [3]");
+  const std::string cube = (scratch_dir() / "cube.npy").string();
+  nn::save_npy(cube, Tensor::ones({2, 1, 3}));
+  CHECK(read_error(cube) == cube + ": expected a 2-D array (one point per row), got shape [2, 1, 3]");
   const std::string nan = (scratch_dir() / "nan.npy").string();
   nn::save_npy(nan, Tensor{{1.0, 2.0}, {std::nan(""), 4.0}});
   CHECK(read_error(nan) == nan + ": entry (1, 0) is nan, not a finite number");
   const std::string text = write_text("text.npy", "1,2\n");
   CHECK(read_error(text) == text + ": not an .npy file");
   const std::string other = write_text("data.txt", "1,2\n");
-  CHECK(read_error(other) == other + ": unknown format '.txt' (expected a .csv or .npy extension)");
+  CHECK(read_error(other) == other + ": unknown format '.txt' (expected a .csv, .npy or .npz extension)");
   CHECK_THROWS_AS(ntk::write_matrix((scratch_dir() / "k.json").string(), Tensor::ones({1, 1})), ad::Error);
   CHECK_THROWS_AS(ntk::write_matrix((scratch_dir() / "k.csv").string(), Tensor{1.0, 2.0}), ad::Error);
   CHECK_FALSE(fs::exists(scratch_dir() / "k.csv"));

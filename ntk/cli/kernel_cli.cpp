@@ -1,0 +1,181 @@
+#include "ntk/cli/kernel_cli.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "nn/mlp.hpp"
+#include "ntk/empirical.hpp"
+#include "ntk/infinite.hpp"
+#include "ntk/table_io.hpp"
+
+namespace {
+
+namespace ad = autodiff;
+
+struct Settings {
+  std::string input, input2, output;
+  std::string kind = "ntk";
+  long long depth = 1;
+  std::string activation = "relu";
+  double sw2 = 1.0, sb2 = 0.0;
+  bool no_bias = false;
+  std::string parameterization = "ntk";
+  bool empirical = false;
+  long long width = 0;
+  std::uint64_t seed = 0;
+  std::string method = "auto", rule = "trapezoid";
+  long long nodes = 0;
+  bool skip_header = false;
+  std::string columns;
+};
+
+std::string shape(const ad::Tensor& t) { return fmt::format("{} x {}", t.shape()[0], t.shape()[1]); }
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::equivalent(a, b, ec) || std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+}
+
+// A flag's value through a parse_* function, whose error then names the flag.
+template <class Parse>
+auto parse(const char* flag, Parse parse_value, const std::string& value) {
+  try {
+    return parse_value(value);
+  } catch (const ad::Error& e) {
+    throw ad::Error(fmt::format("{}: {}", flag, e.what()));
+  }
+}
+
+int run(const Settings& s) {
+  // Settings first, before any file is read or written.
+  if (s.depth < 0) throw ad::Error(fmt::format("--depth must be >= 0 (hidden layers), got {}", s.depth));
+  if (s.width < 0) throw ad::Error(fmt::format("--width must be >= 1, got {}", s.width));
+  if (s.nodes < 0) throw ad::Error(fmt::format("--nodes must be >= 0 (0: automatic), got {}", s.nodes));
+  if (s.nodes > static_cast<long long>(ntk::kMaxQuadratureNodes))
+    throw ad::Error(fmt::format("--nodes must be <= {}, got {}", ntk::kMaxQuadratureNodes, s.nodes));
+  ntk::InfiniteMlp mlp;
+  mlp.depth = static_cast<std::size_t>(s.depth);
+  mlp.activation = parse("--activation", nn::parse_activation, s.activation);
+  const ntk::KernelKind kind = parse("--kind", ntk::parse_kernel_kind, s.kind);
+  mlp.parameterization = parse("--parameterization", nn::parse_parameterization, s.parameterization);
+  mlp.method = parse("--method", ntk::parse_activation_method, s.method);
+  mlp.quadrature_rule = parse("--rule", ntk::parse_quadrature_rule, s.rule);
+  mlp.quadrature_nodes = static_cast<std::size_t>(s.nodes);
+  ntk::ActivationLayer probe;
+  probe.activation = mlp.activation;
+  if (mlp.method == ntk::ActivationMethod::closed_form && !probe.has_closed_form())
+    throw ad::Error(fmt::format("--method closed: {} has no closed form (relu, erf and identity have one)", s.activation));
+  for (auto [name, value] : {std::pair{"--sw2", s.sw2}, std::pair{"--sb2", s.sb2}})
+    if (!std::isfinite(value) || value < 0.0)
+      throw ad::Error(fmt::format("{} must be a finite variance >= 0, got {}", name, value));
+  if (s.no_bias && s.sb2 != 0.0) throw ad::Error(fmt::format("--sb2 {} given with --no-bias", s.sb2));
+  mlp.sw2 = s.sw2;
+  mlp.sb2 = s.sb2;
+  mlp.bias = !s.no_bias;
+  mlp.width = static_cast<std::size_t>(s.width);
+  if (s.empirical) {
+    if (kind != ntk::KernelKind::ntk) throw ad::Error("--empirical computes the NTK of a finite net: use --kind ntk");
+    if (s.width < 1) throw ad::Error("--empirical needs --width W >= 1 (the hidden width of the net)");
+  } else if (mlp.parameterization == nn::Parameterization::standard && mlp.depth > 0 && s.width < 1) {
+    throw ad::Error("--parameterization standard needs --width W >= 1: its NTK depends on the width");
+  }
+  // An unknown or read-only format fails now, not after the computation.
+  if (ntk::table_format(s.output) == ntk::TableFormat::npz)
+    throw ad::Error(fmt::format("--output {}: .npz is read only: write .npy, .csv or - (CSV on standard output)", s.output));
+  if (s.output != "-" && (same_file(s.output, s.input) || (!s.input2.empty() && same_file(s.output, s.input2))))
+    throw ad::Error(fmt::format("--output {} would overwrite an input file", s.output));
+  ntk::CsvOptions csv;
+  csv.skip_header = s.skip_header;
+  if (!s.columns.empty()) csv.columns = parse("--columns", ntk::parse_columns, s.columns);
+
+  const ad::Tensor x1 = ntk::read_matrix(s.input, csv);
+  const ad::Tensor x2 = s.input2.empty() ? x1 : ntk::read_matrix(s.input2, csv);
+  if (x2.shape()[1] != x1.shape()[1])
+    throw ad::Error(fmt::format("{} has {} columns but {} has {}: the points must have the same dimension", s.input,
+                                x1.shape()[1], s.input2, x2.shape()[1]));
+  const std::string inputs = s.input2.empty() ? fmt::format("the rows of {} ({})", s.input, shape(x1))
+                                              : fmt::format("the rows of {} ({}) and of {} ({})", s.input, shape(x1),
+                                                            s.input2, shape(x2));
+
+  const auto start = std::chrono::steady_clock::now();
+  ad::Tensor kernel;
+  if (s.empirical) {
+    const nn::MLPConfig config = ntk::mlp_config(mlp, x1.shape()[1], mlp.width);
+    const nn::MLP model(config);
+    std::fprintf(stderr, "ntk-kernel: empirical NTK at initialization of %s: %s, seed %llu\n", inputs.c_str(),
+                 model.describe().c_str(), static_cast<unsigned long long>(s.seed));
+    const ad::Tensor w = model.init(s.seed);
+    kernel = s.input2.empty() ? ntk::empirical_ntk(model, w, x1) : ntk::empirical_ntk(model, w, x1, x2);
+  } else {
+    const bool closed = mlp.method != ntk::ActivationMethod::quadrature && probe.has_closed_form();
+    const std::string how = closed || mlp.depth == 0
+                                ? std::string("closed form")
+                                : fmt::format("{} quadrature, {} nodes per dimension", ntk::to_string(mlp.quadrature_rule),
+                                              s.nodes == 0 ? std::string("automatic") : std::to_string(s.nodes));
+    std::fprintf(stderr, "ntk-kernel: infinite-width %s of %s: %s (%s)\n", ntk::to_string(kind).c_str(), inputs.c_str(),
+                 mlp.describe().c_str(), how.c_str());
+    kernel = s.input2.empty() ? ntk::infinite_width_kernel(x1, mlp, kind) : ntk::infinite_width_kernel(x1, x2, mlp, kind);
+  }
+  if (!ad::all_finite(kernel)) throw ad::Error("the kernel has non-finite entries (overflow: are the inputs or variances huge?)");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ntk::write_matrix(s.output, kernel);
+  std::fprintf(stderr, "ntk-kernel: wrote %s (%s) in %.3g s\n", s.output == "-" ? "standard output" : s.output.c_str(),
+               shape(kernel).c_str(), seconds);
+  return 0;
+}
+
+}  // namespace
+
+namespace ntk {
+
+int kernel_cli(int argc, const char* const* argv) {
+  CLI::App app{"The infinite-width NTK or NNGP kernel (or the empirical NTK at initialization) of the rows of a data "
+               "file, for a fully connected net Dense, φ, ..., Dense with --depth hidden layers and a scalar readout, "
+               "in neural-tangents' conventions (input kernel sw2·x·x'/d + sb2). CSV, .npy or .npz by extension."};
+  app.name("ntk-kernel");
+  app.set_version_flag("--version", std::string("ntk-kernel ") + NTK_VERSION);
+  Settings s;
+  app.add_option("--input", s.input,
+                 "data, one point per row (.csv, .npy, or FILE.npz:NAME; a 1-D array is N points of dimension 1)")
+      ->required();
+  app.add_option("--input2", s.input2, "other points (columns of the kernel); default: --input again");
+  app.add_option("--output", s.output, "where the kernel goes (.csv or .npy; - for CSV on standard output)")->required();
+  app.add_flag("--skip-header", s.skip_header, "CSV: drop the first line (a header, e.g. pandas' with an index column)");
+  app.add_option("--columns", s.columns, "CSV: the columns to read, 1-based, e.g. 2- to leave out a pandas index column");
+  app.add_option("--kind", s.kind, "ntk or nngp")->capture_default_str();
+  app.add_option("--depth", s.depth, "hidden layers (activations)")->capture_default_str();
+  app.add_option("--activation", s.activation, "identity, relu, tanh, erf, sigmoid or sin")->capture_default_str();
+  app.add_option("--sw2", s.sw2, "weight variance σ_w²")->capture_default_str();
+  app.add_option("--sb2", s.sb2, "bias variance σ_b²")->capture_default_str();
+  app.add_flag("--no-bias", s.no_bias, "layers without bias (needs --sb2 0)");
+  app.add_option("--parameterization", s.parameterization, "ntk or standard (standard needs --width)")->capture_default_str();
+  app.add_flag("--empirical", s.empirical, "the empirical NTK of a finite net at initialization instead");
+  app.add_option("--width", s.width, "hidden width: of the net for --empirical, or in the standard parameterization");
+  app.add_option("--seed", s.seed, "initialization seed for --empirical")->capture_default_str();
+  app.add_option("--method", s.method, "auto, closed or quadrature")->capture_default_str();
+  app.add_option("--rule", s.rule, "quadrature rule: trapezoid or gauss-hermite")->capture_default_str();
+  app.add_option("--nodes", s.nodes, "quadrature nodes per dimension (0: automatic)")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::fprintf(stderr, "ntk-kernel: error: %s (see --help)\n", e.what());
+    return 2;
+  }
+  try {
+    return run(s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ntk-kernel: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace ntk
