@@ -13,23 +13,33 @@ namespace nn {
 
 namespace ad = autodiff;
 
-void save_npy(const std::string& path, const ad::Tensor& t) {
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
+                           const std::string& what) {
   const std::string temporary = path + ".partial";
   try {
-    // xt::dump_npy(filename, ...) never checks that its writes succeeded (a full disk or a file
-    // size limit left a truncated file that was then renamed into place): write and check here.
-    const std::string bytes = xt::dump_npy(t.xt());
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     if (!out) throw std::runtime_error("cannot open " + temporary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    write(out);
     out.close();
     if (!out) throw std::runtime_error("writing " + temporary + " failed");
     std::filesystem::rename(temporary, path);
   } catch (const std::exception& e) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
-    throw ad::Error(fmt::format("save_npy: cannot write {}: {}", path, e.what()));
+    throw ad::Error(fmt::format("{}cannot write {}: {}", what.empty() ? "" : what + ": ", path, e.what()));
   }
+}
+
+void save_npy(const std::string& path, const ad::Tensor& t) {
+  write_file_atomically(
+      path,
+      [&](std::ostream& out) {
+        // xt::dump_npy's header, then the row-major data straight from the tensor (xt::dump_npy
+        // never checked its writes, and its string form copies the array twice).
+        xt::detail::write_header(out, xt::detail::build_typestring<double>(), false, t.shape());
+        out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size() * sizeof(double)));
+      },
+      "save_npy");
 }
 
 namespace {
@@ -123,6 +133,19 @@ ad::Tensor load_npy(const std::string& path) {
   if (bytes != payload)
     throw ad::Error(fmt::format("load_npy: {}: shape {} needs {} bytes of data, the file has {}", path, shape_text(shape),
                                 bytes, payload));
+  // Little-endian float64 in C order, the usual case: read straight into the tensor (xtensor's
+  // reader goes through a string and an xarray, three copies of the data at once).
+  const std::string descr = npy_field(path, header, "descr");
+  if ((descr == "'<f8'" || descr == "'=f8'") && npy_field(path, header, "fortran_order") == "False") {
+    ad::Shape tensor_shape(shape.begin(), shape.end());
+    ad::Tensor t = ad::Tensor::empty(tensor_shape);
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(prefix + header_length));
+    in.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(bytes));
+    if (!in || static_cast<std::size_t>(in.gcount()) != bytes)
+      throw ad::Error(fmt::format("load_npy: {}: truncated data", path));
+    return t;
+  }
   try {
     in.clear();
     in.seekg(0);

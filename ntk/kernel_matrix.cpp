@@ -5,9 +5,10 @@
 
 #ifdef __linux__
 #include <sched.h>
-#include <sys/mman.h>
 #endif
 #include <cblas.h>
+
+#include "autodiff/huge_pages.hpp"
 
 namespace ntk::detail {
 
@@ -40,12 +41,7 @@ void mirror_upper(double* a, std::size_t n) {
 
 Tensor large_matrix(std::size_t n1, std::size_t n2) {
   Tensor t = Tensor::empty({n1, n2});
-#ifdef __linux__
-  constexpr std::uintptr_t huge = std::uintptr_t{1} << 21;
-  const auto first = reinterpret_cast<std::uintptr_t>(t.data());
-  const std::uintptr_t begin = (first + huge - 1) & ~(huge - 1), end = (first + t.size() * sizeof(double)) & ~(huge - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only: errors are moot
-#endif
+  ad::advise_huge_pages(t.data(), t.size() * sizeof(double));
   return t;
 }
 

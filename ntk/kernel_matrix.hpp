@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "autodiff/blas_threads.hpp"
 #include "ntk/infinite.hpp"
 
 namespace ntk::detail {
@@ -32,6 +33,8 @@ std::size_t available_threads();
 
 // Runs f(begin, end) over [0, count) split across threads; `cost` is the work of one index in
 // arbitrary units (about 1 per transcendental function call), so small problems stay on one thread.
+// While several threads run, OpenBLAS is single-threaded (autodiff/blas_threads.hpp): a BLAS call
+// in a pass must not start threads of its own on cores the pass already uses.
 template <class F>
 void parallel_for(std::size_t count, double cost, F f) {
   const double total = cost * static_cast<double>(count);
@@ -43,6 +46,7 @@ void parallel_for(std::size_t count, double cost, F f) {
   }
   // Interleaved blocks balance the triangular loops of symmetric kernels.
   const std::size_t block = std::max<std::size_t>(1, count / (threads * 8));
+  const autodiff::BlasThreads single_threaded_blas(1);
   std::exception_ptr failure;
   std::mutex mutex;
   std::vector<std::thread> pool;

@@ -96,6 +96,9 @@ int run(const Settings& s) {
   if (same_file(s.output, s.input) || (!s.input2.empty() && same_file(s.output, s.input2)))
     throw ad::Error(fmt::format("--output {} would overwrite an input file", s.output));
 
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  const auto begin = Clock::now();
   const ad::Tensor x1 = ntk::read_matrix(s.input);
   const ad::Tensor x2 = s.input2.empty() ? x1 : ntk::read_matrix(s.input2);
   if (x2.shape()[1] != x1.shape()[1])
@@ -105,7 +108,8 @@ int run(const Settings& s) {
                                               : fmt::format("the rows of {} ({}) and of {} ({})", s.input, shape(x1),
                                                             s.input2, shape(x2));
 
-  const auto start = std::chrono::steady_clock::now();
+  const double read_seconds = since(begin);
+  const auto start = Clock::now();
   ad::Tensor kernel;
   if (s.empirical) {
     const nn::MLPConfig config = ntk::mlp_config(mlp, x1.shape()[1], mlp.width);
@@ -125,9 +129,13 @@ int run(const Settings& s) {
     kernel = s.input2.empty() ? ntk::infinite_width_kernel(x1, mlp, kind) : ntk::infinite_width_kernel(x1, x2, mlp, kind);
   }
   if (!ad::all_finite(kernel)) throw ad::Error("the kernel has non-finite entries (overflow: are the inputs or variances huge?)");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double compute_seconds = since(start);
+  const auto written = Clock::now();
   ntk::write_matrix(s.output, kernel);
-  std::fprintf(stderr, "ntk-kernel: wrote %s (%s) in %.3g s\n", s.output.c_str(), shape(kernel).c_str(), seconds);
+  const double write_seconds = since(written);
+  // The whole run, read to write, and where it went.
+  std::fprintf(stderr, "ntk-kernel: wrote %s (%s) in %.3g s (read %.3g s, kernel %.3g s, write %.3g s)\n",
+               s.output.c_str(), shape(kernel).c_str(), since(begin), read_seconds, compute_seconds, write_seconds);
   return 0;
 }
 
