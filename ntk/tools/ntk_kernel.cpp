@@ -110,6 +110,19 @@ int run(const Settings& s) {
 
   const double read_seconds = since(begin);
   const auto start = Clock::now();
+  // A progress bar on stderr once a kernel pass has run for 2 s, redrawn at most 5 times a second.
+  bool drawn = false;
+  auto last_draw = start;
+  ntk::set_kernel_progress([&](double fraction) {
+    const auto now = Clock::now();
+    if (now - start < std::chrono::seconds(2) || (drawn && now - last_draw < std::chrono::milliseconds(200) && fraction < 1.0))
+      return;
+    const int filled = static_cast<int>(fraction * 40.0 + 0.5);
+    std::fprintf(stderr, "\rntk-kernel: [%s%s] %3.0f%% of this pass, %.0f s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(40 - filled), '.').c_str(), 100.0 * fraction, since(start));
+    drawn = true;
+    last_draw = now;
+  });
   ad::Tensor kernel;
   if (s.empirical) {
     const nn::MLPConfig config = ntk::mlp_config(mlp, x1.shape()[1], mlp.width);
@@ -129,6 +142,8 @@ int run(const Settings& s) {
     kernel = s.input2.empty() ? ntk::infinite_width_kernel(x1, mlp, kind) : ntk::infinite_width_kernel(x1, x2, mlp, kind);
   }
   if (!ad::all_finite(kernel)) throw ad::Error("the kernel has non-finite entries (overflow: are the inputs or variances huge?)");
+  ntk::set_kernel_progress({});
+  if (drawn) std::fputc('\n', stderr);
   const double compute_seconds = since(start);
   const auto written = Clock::now();
   ntk::write_matrix(s.output, kernel);
