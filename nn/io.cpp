@@ -18,23 +18,33 @@ namespace nn {
 
 namespace ad = autodiff;
 
-void save_npy(const std::string& path, const ad::Tensor& t) {
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
+                           const std::string& what) {
   const std::string temporary = path + ".partial";
   try {
-    // xt::dump_npy(filename, ...) never checks that its writes succeeded (a full disk or a file
-    // size limit left a truncated file that was then renamed into place): write and check here.
-    const std::string bytes = xt::dump_npy(t.xt());
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     if (!out) throw std::runtime_error("cannot open " + temporary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    write(out);
     out.close();
     if (!out) throw std::runtime_error("writing " + temporary + " failed");
     std::filesystem::rename(temporary, path);
   } catch (const std::exception& e) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
-    throw ad::Error(fmt::format("save_npy: cannot write {}: {}", path, e.what()));
+    throw ad::Error(fmt::format("{}cannot write {}: {}", what.empty() ? "" : what + ": ", path, e.what()));
   }
+}
+
+void save_npy(const std::string& path, const ad::Tensor& t) {
+  write_file_atomically(
+      path,
+      [&](std::ostream& out) {
+        // xt::dump_npy's header, then the row-major data straight from the tensor (xt::dump_npy
+        // never checked its writes, and its string form copies the array twice).
+        xt::detail::write_header(out, xt::detail::build_typestring<double>(), false, t.shape());
+        out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size() * sizeof(double)));
+      },
+      "save_npy");
 }
 
 namespace {
@@ -133,6 +143,21 @@ double element(const unsigned char* data, std::size_t i, const Dtype& d) {
   }
 }
 
+// Fortran order: the first index varies fastest in the file. Walks the file in its order and
+// places each element at its C-order position. (A function of its own: inlined into parse_npy,
+// GCC 12 gave a false -Wfree-nonheap-object for these vectors.)
+[[gnu::noinline]] void place_fortran_order(const unsigned char* data, const Dtype& dtype, const std::vector<std::size_t>& shape,
+                                           std::size_t count, double* out) {
+  std::vector<std::size_t> index(shape.size(), 0), c_stride(shape.size(), 1);
+  for (std::size_t k = shape.size() - 1; k > 0; --k) c_stride[k - 1] = c_stride[k] * shape[k];
+  for (std::size_t i = 0; i < count; ++i) {
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < shape.size(); ++k) at += index[k] * c_stride[k];
+    out[at] = element(data, i, dtype);
+    for (std::size_t k = 0; k < shape.size() && ++index[k] == shape[k]; ++k) index[k] = 0;
+  }
+}
+
 std::string read_file(const std::string& path, const char* who) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw ad::Error(fmt::format("{}: {}: no such file", who, path));
@@ -186,16 +211,7 @@ ad::Tensor parse_npy(std::string_view bytes, const std::string& name) {
     for (std::size_t i = 0; i < count; ++i) out[i] = element(data, i, dtype);
     return t;
   }
-  // Fortran order: the first index varies fastest in the file. Walk the file in its order and
-  // place each element at its C-order position.
-  std::vector<std::size_t> index(shape.size(), 0), c_stride(shape.size(), 1);
-  for (std::size_t k = shape.size() - 1; k > 0; --k) c_stride[k - 1] = c_stride[k] * shape[k];
-  for (std::size_t i = 0; i < count; ++i) {
-    std::size_t at = 0;
-    for (std::size_t k = 0; k < shape.size(); ++k) at += index[k] * c_stride[k];
-    out[at] = element(data, i, dtype);
-    for (std::size_t k = 0; k < shape.size() && ++index[k] == shape[k]; ++k) index[k] = 0;
-  }
+  place_fortran_order(data, dtype, shape, count, out);
   return t;
 }
 

@@ -8,6 +8,7 @@
 #include "autodiff/autodiff.hpp"
 #include "nn/mlp.hpp"
 #include "nn/wrappers.hpp"
+#include "ntk/kernel_matrix.hpp"
 #include "ntk/linalg.hpp"
 
 namespace ntk {
@@ -175,37 +176,51 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
   const LayerTraces other = same ? LayerTraces{} : trace_mlp(mlp, w, x2);
   const LayerTraces& t2 = same ? t1 : other;  // not a copy of t1 (megabytes)
   const std::size_t rows = traced ? n1 : n1 * k, cols = traced ? n2 : n2 * k;
-  Tensor theta = Tensor::zeros({rows, cols});
-  for (std::size_t l = 0; l < mlp.layers().size(); ++l) {
-    const nn::Dense& layer = mlp.layers()[l];
-    const double cw2 = layer.weight_multiplier() * layer.weight_multiplier();
-    const double cb2 = layer.config().bias ? layer.bias_multiplier() * layer.bias_multiplier() : 0.0;
-    // Gram matrices: symmetric rank-k updates when both sides are the same inputs (then Θ is
-    // symmetric too: its upper triangle is summed, and mirrored once at the end).
-    const auto product = [same](const Tensor& a, const Tensor& b) {
-      return same ? gram(a, true) : ad::matmul(a, b, false, true);
-    };
-    const Tensor inputs = product(t1.inputs[l], t2.inputs[l]);  // (N1, N2)
-    const Tensor& d1 = t1.sensitivities[l];
-    const Tensor& d2 = t2.sensitivities[l];
-    const std::size_t width = d1.shape()[1];
-    // Gram of sensitivities: full (N1·k, N2·k), or traced over outputs (N1, N2).
-    const Tensor grads =
-        traced ? product(ad::reshape(d1, {n1, k * width}), ad::reshape(d2, {n2, k * width})) : product(d1, d2);
-    const std::size_t per = traced ? 1 : k;
-    // Θ += G_δ ⊙ (c_w² G_h + c_b²), G_h repeated over the k × k output blocks.
-    double* out = theta.data();
-    const double* g = grads.data();
-    for (std::size_t r = 0; r < rows; ++r) {
-      const double* h = inputs.data() + (r / per) * n2;
-      for (std::size_t c = same ? r : 0; c < cols; ++c) out[r * cols + c] += g[r * cols + c] * (cw2 * h[c / per] + cb2);
+  const std::size_t per = traced ? 1 : k;  // rows (columns) of Θ per point
+  Tensor theta = detail::large_matrix(rows, cols);
+  std::fill(theta.data(), theta.data() + theta.size(), 0.0);
+  double* out = theta.data();
+  // Θ = Σ_l G_δ,l ⊙ (c_w² G_h,l + c_b²), G_h repeated over the k × k output blocks, in blocks of
+  // kRows points: the Gram matrices exist only as (block × N) strips, so the memory is Θ and the
+  // traces (it used to hold Θ and two full N × N Gram matrices). For symmetric kernels a strip
+  // covers the columns from its first point on: the upper triangle, mirrored once at the end.
+  constexpr std::size_t kRows = 256;
+  std::vector<double> grads_strip, inputs_strip;
+  // A strip's Gram products: its square diagonal block by SYRK (upper triangle) when symmetric —
+  // so a kernel of at most kRows points costs what one SYRK did — and the rest by GEMM.
+  const auto strip = [same](const double* a, std::size_t m, const double* b, std::size_t n, std::size_t d, double* c) {
+    if (!same) return detail::gemm_rows(a, m, b, n, d, 1.0, c, n);
+    detail::syrk_rows(a, m, d, 1.0, c, n);
+    detail::gemm_rows(a, m, b + m * d, n - m, d, 1.0, c + m, n);
+  };
+  for (std::size_t p0 = 0; p0 < n1; p0 += kRows) {
+    const std::size_t p1 = std::min(n1, p0 + kRows), q0 = same ? p0 : 0;  // points: rows, first column
+    const std::size_t r0 = p0 * per, r1 = p1 * per, c0 = q0 * per;
+    for (std::size_t l = 0; l < mlp.layers().size(); ++l) {
+      const nn::Dense& layer = mlp.layers()[l];
+      const double cw2 = layer.weight_multiplier() * layer.weight_multiplier();
+      const double cb2 = layer.config().bias ? layer.bias_multiplier() * layer.bias_multiplier() : 0.0;
+      const Tensor& h1 = t1.inputs[l];
+      const Tensor& h2 = t2.inputs[l];
+      const std::size_t d = h1.shape()[1];
+      inputs_strip.resize((p1 - p0) * (n2 - q0));
+      strip(h1.data() + p0 * d, p1 - p0, h2.data() + q0 * d, n2 - q0, d, inputs_strip.data());
+      // Sensitivities: (N·k, width), read as (N, k·width) when traced over outputs.
+      const Tensor& d1 = t1.sensitivities[l];
+      const Tensor& d2 = t2.sensitivities[l];
+      const std::size_t dw = traced ? k * d1.shape()[1] : d1.shape()[1];
+      grads_strip.resize((r1 - r0) * (cols - c0));
+      strip(d1.data() + r0 * dw, r1 - r0, d2.data() + c0 * dw, cols - c0, dw, grads_strip.data());
+      const std::size_t strip_cols = cols - c0, input_cols = n2 - q0;
+      for (std::size_t r = r0; r < r1; ++r) {
+        const double* h = inputs_strip.data() + (r / per - p0) * input_cols;
+        const double* g = grads_strip.data() + (r - r0) * strip_cols;
+        for (std::size_t c = same ? r : c0; c < cols; ++c)
+          out[r * cols + c] += g[c - c0] * (cw2 * h[c / per - q0] + cb2);
+      }
     }
   }
-  if (same) {
-    double* out = theta.data();
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < r; ++c) out[r * cols + c] = out[c * cols + r];
-  }
+  if (same) detail::mirror_upper(out, rows);
   return net.factor == 1.0 ? theta : ad::scale(theta, net.factor);
 }
 

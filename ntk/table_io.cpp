@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <optional>
 #include <string_view>
@@ -72,23 +73,6 @@ std::vector<std::string_view> split_fields(std::string_view line) {
     start = comma + 1;
   }
   return fields;
-}
-
-// Writes `bytes` to path + ".partial", then renames it over path: all or nothing.
-void write_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = path + ".partial";
-  try {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("cannot open {} ({})", temporary, std::strerror(errno)));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) throw std::runtime_error(fmt::format("writing {} failed", temporary));
-    std::filesystem::rename(temporary, path);
-  } catch (const std::exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw ad::Error(fmt::format("{}: cannot write: {}", path, e.what()));
-  }
 }
 
 void require_matrix(const std::string& path, const Tensor& t) {
@@ -252,22 +236,33 @@ Tensor parse_csv(std::istream& in, const std::string& path, const CsvOptions& op
 void write_csv(const std::string& path, const Tensor& matrix) {
   require_matrix(path, matrix);
   const std::size_t rows = matrix.shape()[0], columns = matrix.shape()[1];
-  std::string text;
-  text.reserve(rows * columns * 20);
-  auto out = std::back_inserter(text);
-  for (std::size_t i = 0; i < rows; ++i) {
-    for (std::size_t j = 0; j < columns; ++j) {
-      if (j > 0) text += ',';
-      fmt::format_to(out, "{}", matrix.flat(i * columns + j));  // shortest decimal that reads back exactly
+  const auto write_rows = [&](std::ostream& out) {
+    // Rows are formatted into one buffer that goes out whenever it passes 1 MiB: the text of a
+    // kernel (~20 bytes per entry) is never held whole.
+    constexpr std::size_t kFlush = std::size_t{1} << 20;
+    fmt::memory_buffer text;
+    auto flush = [&] {
+      out.write(text.data(), static_cast<std::streamsize>(text.size()));
+      text.clear();
+    };
+    for (std::size_t i = 0; i < rows; ++i) {
+      const double* row = matrix.data() + i * columns;
+      for (std::size_t j = 0; j < columns; ++j) {
+        if (j > 0) text.push_back(',');
+        fmt::format_to(std::back_inserter(text), "{}", row[j]);  // shortest decimal that reads back exactly
+      }
+      text.push_back('\n');
+      if (text.size() >= kFlush) flush();
     }
-    text += '\n';
-  }
+    flush();
+  };
   if (path == "-") {  // standard output
-    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
-      throw ad::Error(fmt::format("-: cannot write to standard output ({})", std::strerror(errno)));
+    write_rows(std::cout);
+    std::cout.flush();
+    if (!std::cout) throw ad::Error(fmt::format("-: cannot write to standard output ({})", std::strerror(errno)));
     return;
   }
-  write_atomically(path, text);
+  nn::write_file_atomically(path, write_rows, "");
 }
 
 Tensor read_matrix(const std::string& path, const CsvOptions& options) {

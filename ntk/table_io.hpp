@@ -19,7 +19,9 @@
 // CSV as written: no header, fields joined by ',', shortest round-trip decimal for each double.
 //
 // Writes are all-or-nothing: the file is written aside and renamed into place, so an error leaves
-// any previous file as it was and no partial one.
+// any previous file as it was and no partial one. Both formats are streamed to the file row by
+// row (CSV text through a 1 MiB buffer, .npy straight from the matrix): no copy of a kernel and no
+// whole-file string, so writing costs about what the disk does.
 #pragma once
 
 #include <cstddef>

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -96,6 +97,9 @@ int run(const Settings& s) {
   csv.skip_header = s.skip_header;
   if (!s.columns.empty()) csv.columns = parse("--columns", ntk::parse_columns, s.columns);
 
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  const auto begin = Clock::now();
   const ad::Tensor x1 = ntk::read_matrix(s.input, csv);
   const ad::Tensor x2 = s.input2.empty() ? x1 : ntk::read_matrix(s.input2, csv);
   if (x2.shape()[1] != x1.shape()[1])
@@ -105,7 +109,30 @@ int run(const Settings& s) {
                                               : fmt::format("the rows of {} ({}) and of {} ({})", s.input, shape(x1),
                                                             s.input2, shape(x2));
 
-  const auto start = std::chrono::steady_clock::now();
+  const double read_seconds = since(begin);
+  const auto start = Clock::now();
+  // A progress bar on stderr once a kernel pass has run for 2 s, redrawn at most 5 times a second;
+  // the hook is removed however the computation ends.
+  bool drawn = false;
+  auto last_draw = start;
+  ntk::set_kernel_progress([&](double fraction) {
+    const auto now = Clock::now();
+    if (now - start < std::chrono::seconds(2) || (drawn && now - last_draw < std::chrono::milliseconds(200) && fraction < 1.0))
+      return;
+    const int filled = static_cast<int>(fraction * 40.0 + 0.5);
+    std::fprintf(stderr, "\rntk-kernel: [%s%s] %3.0f%% of this pass, %.0f s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(40 - filled), '.').c_str(), 100.0 * fraction, since(start));
+    drawn = true;
+    last_draw = now;
+  });
+  struct ProgressOff {
+    bool& drawn;
+    ~ProgressOff() {
+      ntk::set_kernel_progress({});
+      if (drawn) std::fputc('\n', stderr);
+    }
+  };
+  std::optional<ProgressOff> progress_off(ProgressOff{drawn});
   ad::Tensor kernel;
   if (s.empirical) {
     const nn::MLPConfig config = ntk::mlp_config(mlp, x1.shape()[1], mlp.width);
@@ -125,10 +152,15 @@ int run(const Settings& s) {
     kernel = s.input2.empty() ? ntk::infinite_width_kernel(x1, mlp, kind) : ntk::infinite_width_kernel(x1, x2, mlp, kind);
   }
   if (!ad::all_finite(kernel)) throw ad::Error("the kernel has non-finite entries (overflow: are the inputs or variances huge?)");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  progress_off.reset();
+  const double compute_seconds = since(start);
+  const auto written = Clock::now();
   ntk::write_matrix(s.output, kernel);
-  std::fprintf(stderr, "ntk-kernel: wrote %s (%s) in %.3g s\n", s.output == "-" ? "standard output" : s.output.c_str(),
-               shape(kernel).c_str(), seconds);
+  const double write_seconds = since(written);
+  // The whole run, read to write, and where it went.
+  std::fprintf(stderr, "ntk-kernel: wrote %s (%s) in %.3g s (read %.3g s, kernel %.3g s, write %.3g s)\n",
+               s.output == "-" ? "standard output" : s.output.c_str(), shape(kernel).c_str(), since(begin), read_seconds,
+               compute_seconds, write_seconds);
   return 0;
 }
 
