@@ -172,24 +172,42 @@ std::string read_file(const std::string& path, const char* who) {
 
 }  // namespace
 
-ad::Tensor parse_npy(std::string_view bytes, const std::string& name) {
-  const auto* u = reinterpret_cast<const unsigned char*>(bytes.data());
-  if (bytes.size() < 6 || bytes.substr(0, 6) != "\x93NUMPY")
+namespace {
+
+// Where an .npy's header lies, from the file's first 12 bytes (fewer if the file is shorter) and
+// its size: {prefix, header length}, the data starting at their sum.
+std::pair<std::size_t, std::size_t> npy_header_span(std::string_view start, std::size_t file_size, const std::string& name) {
+  const auto* u = reinterpret_cast<const unsigned char*>(start.data());
+  if (start.size() < 6 || start.substr(0, 6) != "\x93NUMPY")
     throw ad::Error(fmt::format("load_npy: {}: not an .npy file", name));
   // Version 1.0: a 2-byte header length; 2.0 and 3.0 (a UTF-8 header): 4 bytes.
-  if (bytes.size() < 8) throw ad::Error(fmt::format("load_npy: {}: truncated header", name));
+  if (start.size() < 8) throw ad::Error(fmt::format("load_npy: {}: truncated header", name));
   const unsigned version = u[6];
   if (version < 1 || version > 3) throw ad::Error(fmt::format("load_npy: {}: unknown .npy version {}", name, version));
   const std::size_t prefix = version == 1 ? 10 : 12;
-  if (bytes.size() < prefix) throw ad::Error(fmt::format("load_npy: {}: truncated header", name));
+  if (start.size() < prefix) throw ad::Error(fmt::format("load_npy: {}: truncated header", name));
   const auto byte = [&](std::size_t i) { return static_cast<std::size_t>(u[i]); };
   const std::size_t header_length =
       version == 1 ? byte(8) | byte(9) << 8 : byte(8) | byte(9) << 8 | byte(10) << 16 | byte(11) << 24;
-  if (header_length > bytes.size() - prefix) throw ad::Error(fmt::format("load_npy: {}: truncated header", name));
-  const std::string header(bytes.substr(prefix, header_length));
-  const Dtype dtype = npy_dtype(name, header);
-  const bool fortran = npy_fortran_order(name, header);
-  const std::vector<std::size_t> shape = npy_shape(name, header);
+  if (header_length > file_size - prefix) throw ad::Error(fmt::format("load_npy: {}: truncated header", name));
+  return {prefix, header_length};
+}
+
+// What the header says about the data, checked against the `payload` bytes that follow it.
+struct NpyLayout {
+  Dtype dtype;
+  bool fortran = false;
+  std::vector<std::size_t> shape;
+  std::size_t count = 0;  // elements
+  // float64 in the host's (little-endian) byte order and C order: the bytes are the tensor's.
+  bool native() const {
+    return std::endian::native == std::endian::little && dtype.kind == 'f' && dtype.size == 8 && !dtype.big_endian && (!fortran || shape.size() < 2);
+  }
+};
+
+NpyLayout npy_layout(const std::string& header, std::size_t payload, const std::string& name) {
+  NpyLayout layout{npy_dtype(name, header), npy_fortran_order(name, header), npy_shape(name, header)};
+  const std::vector<std::size_t>& shape = layout.shape;
   // The shape's element count times the item size must be exactly the bytes after the header,
   // checked with overflow detection before anything is allocated: a crafted shape such as
   // (2305843009213693952, 8) wraps to a tiny count in 64 bits and would be read out of bounds.
@@ -198,24 +216,65 @@ ad::Tensor parse_npy(std::string_view bytes, const std::string& name) {
     if (__builtin_mul_overflow(count, extent, &count))
       throw ad::Error(fmt::format("load_npy: {}: shape {} has more elements than fit in 64 bits", name, shape_text(shape)));
   std::size_t needed = 0;
-  if (__builtin_mul_overflow(count, dtype.size, &needed))
+  if (__builtin_mul_overflow(count, layout.dtype.size, &needed))
     throw ad::Error(fmt::format("load_npy: {}: shape {} needs more bytes than fit in 64 bits", name, shape_text(shape)));
-  const std::size_t payload = bytes.size() - prefix - header_length;
   if (needed != payload)
     throw ad::Error(fmt::format("load_npy: {}: shape {} needs {} bytes of data, the file has {}", name, shape_text(shape),
                                 needed, payload));
-  ad::Tensor t = ad::Tensor::empty(ad::Shape(shape.begin(), shape.end()));
-  const unsigned char* data = u + prefix + header_length;
+  layout.count = count;
+  return layout;
+}
+
+// The data, converted to double in C order.
+ad::Tensor npy_tensor(const unsigned char* data, const NpyLayout& layout) {
+  ad::Tensor t = ad::Tensor::empty(ad::Shape(layout.shape.begin(), layout.shape.end()));
   double* out = t.data();
-  if (!fortran || shape.size() < 2) {
-    for (std::size_t i = 0; i < count; ++i) out[i] = element(data, i, dtype);
-    return t;
+  if (!layout.fortran || layout.shape.size() < 2) {
+    for (std::size_t i = 0; i < layout.count; ++i) out[i] = element(data, i, layout.dtype);
+  } else {
+    place_fortran_order(data, layout.dtype, layout.shape, layout.count, out);
   }
-  place_fortran_order(data, dtype, shape, count, out);
   return t;
 }
 
-ad::Tensor load_npy(const std::string& path) { return parse_npy(read_file(path, "load_npy"), path); }
+}  // namespace
+
+ad::Tensor parse_npy(std::string_view bytes, const std::string& name) {
+  const auto [prefix, header_length] = npy_header_span(bytes.substr(0, 12), bytes.size(), name);
+  const NpyLayout layout =
+      npy_layout(std::string(bytes.substr(prefix, header_length)), bytes.size() - prefix - header_length, name);
+  return npy_tensor(reinterpret_cast<const unsigned char*>(bytes.data()) + prefix + header_length, layout);
+}
+
+// The file is read piece by piece: the header, then the data — float64 in C order (what numpy and
+// this library write) straight into the tensor, anything else through one buffer to convert.
+ad::Tensor load_npy(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw ad::Error(fmt::format("load_npy: {}: no such file", path));
+  const std::uintmax_t file_size = std::filesystem::file_size(path, ec);
+  std::ifstream in(path, std::ios::binary);
+  if (ec || !in) throw ad::Error(fmt::format("load_npy: {}: cannot open", path));
+  const auto read = [&](char* to, std::size_t bytes) {
+    in.read(to, static_cast<std::streamsize>(bytes));
+    if (static_cast<std::size_t>(in.gcount()) != bytes) throw ad::Error(fmt::format("load_npy: {}: read error", path));
+  };
+  const std::size_t size = static_cast<std::size_t>(file_size);
+  std::string start(std::min<std::size_t>(size, 12), '\0');
+  read(start.data(), start.size());
+  const auto [prefix, header_length] = npy_header_span(start, size, path);
+  std::string header(header_length, '\0');
+  in.seekg(static_cast<std::streamoff>(prefix));
+  read(header.data(), header_length);
+  const NpyLayout layout = npy_layout(header, size - prefix - header_length, path);
+  if (layout.native()) {
+    ad::Tensor t = ad::Tensor::empty(ad::Shape(layout.shape.begin(), layout.shape.end()));
+    if (layout.count > 0) read(reinterpret_cast<char*>(t.data()), layout.count * sizeof(double));
+    return t;
+  }
+  std::string data(size - prefix - header_length, '\0');
+  read(data.data(), data.size());
+  return npy_tensor(reinterpret_cast<const unsigned char*>(data.data()), layout);
+}
 
 namespace {
 
