@@ -101,7 +101,8 @@ int run(const Settings& s) {
   const auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   const auto begin = Clock::now();
   const ad::Tensor x1 = ntk::read_matrix(s.input, csv);
-  const ad::Tensor x2 = s.input2.empty() ? x1 : ntk::read_matrix(s.input2, csv);
+  const ad::Tensor other = s.input2.empty() ? ad::Tensor() : ntk::read_matrix(s.input2, csv);
+  const ad::Tensor& x2 = s.input2.empty() ? x1 : other;  // (a reference: no copy of the data)
   if (x2.shape()[1] != x1.shape()[1])
     throw ad::Error(fmt::format("{} has {} columns but {} has {}: the points must have the same dimension", s.input,
                                 x1.shape()[1], s.input2, x2.shape()[1]));
