@@ -17,7 +17,9 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(npy csv cli)
-CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNTK_FUZZ=ON -DBUILD_TESTING=OFF -DNTK_AVX2=OFF
+CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNTK_FUZZ=ON -DNTK_AVX2=OFF \
+  -DNTK_AUTODIFF_BUILD_TESTS=OFF -DNTK_AUTODIFF_BUILD_BENCH=OFF -DNTK_AUTODIFF_BUILD_EXPERIMENTS=OFF \
+  -DNTK_AUTODIFF_BUILD_EXAMPLES=OFF -DNTK_AUTODIFF_BUILD_PYTHON=OFF -DNTK_AUTODIFF_INSTALL=OFF
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}"
 status=0
 for target in "${targets[@]}"; do
