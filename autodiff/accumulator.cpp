@@ -63,7 +63,8 @@ bool Accumulator::claim(std::size_t first, std::size_t count, std::size_t row_le
 Tensor& Accumulator::zeroed() {
   if (!complete_) {  // (never for a target: it starts complete)
     if (written_.empty()) {
-      std::memset(total_.data(), 0, total_.size() * sizeof(double));
+      // (memset on an empty tensor's null data() is undefined behaviour, even for 0 bytes)
+      if (total_.size() > 0) std::memset(total_.data(), 0, total_.size() * sizeof(double));
     } else {
       zero_gaps(0, row_length_);
     }
@@ -74,9 +75,9 @@ Tensor& Accumulator::zeroed() {
 }
 
 void Accumulator::zero_gaps(std::size_t first, std::size_t last) {
-  const std::size_t rows = total_.size() / row_length_;
+  const std::size_t rows = row_length_ == 0 ? 0 : total_.size() / row_length_;
   const auto zero = [&](std::size_t from, std::size_t to) {
-    if (from >= to) return;
+    if (from >= to || rows == 0) return;
     for (std::size_t r = 0; r < rows; ++r)
       std::memset(total_.data() + r * row_length_ + from, 0, (to - from) * sizeof(double));
   };

@@ -1,6 +1,7 @@
 // The whole AD core: include this one header.
 #pragma once
 
+#include "autodiff/anomaly.hpp"
 #include "autodiff/backward.hpp"
 #include "autodiff/dot.hpp"
 #include "autodiff/explain.hpp"

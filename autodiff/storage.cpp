@@ -5,6 +5,27 @@
 #include <cstdlib>
 #include <vector>
 
+// Under AddressSanitizer (gcc defines __SANITIZE_ADDRESS__, clang has __has_feature) the
+// recycler would hide bugs from it: a block kept on a free list is still malloc'ed memory to ASan,
+// and so is the slack between a request and its size class. Both are poisoned by hand here, so a
+// use after free of a recycled block or a read past a tensor's end is reported like any other
+// heap error ("use-after-poison"). tests/asan_recycler_probe.cpp checks that it is.
+#if defined(__SANITIZE_ADDRESS__)
+#define NTK_ASAN 1
+#elif defined(__has_feature)  // clang's way
+#if __has_feature(address_sanitizer)
+#define NTK_ASAN 1
+#endif
+#endif
+#if defined(NTK_ASAN)
+#include <sanitizer/asan_interface.h>
+#define NTK_POISON(address, size) ASAN_POISON_MEMORY_REGION(address, size)
+#define NTK_UNPOISON(address, size) ASAN_UNPOISON_MEMORY_REGION(address, size)
+#else
+#define NTK_POISON(address, size) ((void)(address), (void)(size))
+#define NTK_UNPOISON(address, size) ((void)(address), (void)(size))
+#endif
+
 namespace autodiff::storage {
 namespace {
 
@@ -15,6 +36,8 @@ constexpr std::size_t kClasses = 22;            // up to 128 MiB; larger blocks 
 constexpr std::size_t kDirect = kClasses;       // the "class" of a block that is not recycled
 constexpr std::size_t kKeepPerClass = 32;       // free blocks kept per class
 constexpr std::size_t kKeepBytes = 256u << 20;  // and at most this much memory in all, per thread
+
+std::size_t capacity_of(std::size_t c) { return kSmallest << c; }  // of a recycled class
 
 std::size_t class_of(std::size_t bytes) {  // the smallest c with kSmallest << c >= bytes (kDirect past the last)
   if (bytes <= kSmallest) return 0;
@@ -39,7 +62,10 @@ thread_local FreeLists lists;
 
 FreeLists::~FreeLists() {
   for (auto& list : lists)
-    for (void* raw : list) std::free(raw);
+    for (void* raw : list) {
+      NTK_UNPOISON(static_cast<char*>(raw) + kHeader, capacity_of(static_cast<std::size_t>(&list - lists)));
+      std::free(raw);
+    }
   lists_gone = true;  // blocks freed later in this thread's exit go straight to the system
 }
 
@@ -58,7 +84,12 @@ void* allocate(std::size_t bytes) {
     raw = system_block(kSmallest << c);
   }
   *static_cast<std::size_t*>(raw) = c;
-  return static_cast<char*>(raw) + kHeader;
+  char* block = static_cast<char*>(raw) + kHeader;
+  if (c != kDirect) {  // usable: the bytes asked for; poisoned: the rest of the class's capacity
+    NTK_UNPOISON(block, bytes);
+    NTK_POISON(block + bytes, capacity_of(c) - bytes);
+  }
+  return block;
 }
 
 void deallocate(void* block) noexcept {
@@ -67,13 +98,16 @@ void deallocate(void* block) noexcept {
   const std::size_t c = *static_cast<std::size_t*>(raw);
   if (c == kDirect || lists_gone || lists.lists[c].size() >= kKeepPerClass ||
       lists.kept_bytes + (kSmallest << c) > kKeepBytes) {
+    if (c != kDirect) NTK_UNPOISON(block, capacity_of(c));  // (the slack may be poisoned)
     std::free(raw);
     return;
   }
   try {
     lists.lists[c].push_back(raw);
     lists.kept_bytes += kSmallest << c;
+    NTK_POISON(block, capacity_of(c));  // kept, not in use: any access is a use after free
   } catch (...) {  // no memory for the list itself: give the block back instead
+    NTK_UNPOISON(block, capacity_of(c));
     std::free(raw);
   }
 }

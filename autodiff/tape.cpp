@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "autodiff/anomaly.hpp"
 #include "autodiff/ops.hpp"
 
 namespace autodiff {
@@ -111,6 +112,16 @@ Var Tape::push(Node node, const std::uint32_t* inputs, std::uint32_t n_inputs) {
   const auto index = static_cast<std::uint32_t>(nodes_.size());
   const std::uint64_t stamp = node.stamp;
   nodes_.push_back(std::move(node));
+  // Anomaly mode (autodiff/anomaly.hpp): one thread-local read when off. A node that fails the
+  // check is taken off the tape again, so the tape stays as it was before the failing op.
+  if (detail::t_detect_anomaly) [[unlikely]] {
+    try {
+      detail::check_pushed_node(*this, index);
+    } catch (...) {
+      rewind(index);
+      throw;
+    }
+  }
   return Var(this, index, stamp);
 }
 

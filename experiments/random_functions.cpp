@@ -103,9 +103,8 @@ class GaussianMatchedMlp : public nn::Model {
     return blocks;
   }
   Tensor init(std::uint64_t seed) const override {
-    nn::Rng rng(seed);
-    Tensor w = Tensor::zeros({num_params()});
-    for (const auto& layer : layers_) layer.init(w, rng);
+    Tensor w = Tensor::empty({num_params()});
+    for (const auto& layer : layers_) layer.init(w, seed);
     return w;
   }
   nn::Var forward(const nn::Var& w, const nn::Var& x) const override {

@@ -1,5 +1,6 @@
 #include "nn/dense.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -59,21 +60,22 @@ Var Dense::forward(const Var& w, const Var& h) const {
   return weight_multiplier() != 1.0 ? ad::scale(z, weight_multiplier()) : z;
 }
 
-void Dense::init(Tensor& w, Rng& rng) const {
+void Dense::init(Tensor& w, std::uint64_t seed) const {
   const double fan_in = static_cast<double>(config_.in);
   double* W = w.data() + weight_.offset;
   double* b = w.data() + bias_.offset;
+  // Each block draws from its own counter-based stream, keyed by its offset in w.
+  const std::uint64_t weight_key = stream_key(seed, weight_.offset), bias_key = stream_key(seed, bias_.offset);
   if (config_.parameterization == Parameterization::ntk) {
-    for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = rng.normal();
-    for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = rng.normal();
+    fill_normal(W, weight_.size(), weight_key, 1.0);
+    fill_normal(b, bias_.size(), bias_key, 1.0);
   } else if (config_.init == Init::torch_default) {
     const double bound = 1.0 / std::sqrt(fan_in);
-    for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = rng.uniform(-bound, bound);
-    for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = rng.uniform(-bound, bound);
+    fill_uniform(W, weight_.size(), weight_key, -bound, bound);
+    fill_uniform(b, bias_.size(), bias_key, -bound, bound);
   } else {
-    const double std = std::sqrt(config_.sw2 / fan_in);
-    for (std::size_t i = 0; i < weight_.size(); ++i) W[i] = std * rng.normal();
-    for (std::size_t i = 0; i < bias_.size(); ++i) b[i] = 0.0;
+    fill_normal(W, weight_.size(), weight_key, std::sqrt(config_.sw2 / fan_in));
+    std::fill(b, b + bias_.size(), 0.0);
   }
 }
 

@@ -50,7 +50,10 @@ class Dense {
   double bias_multiplier() const;
 
   Var forward(const Var& w, const Var& h) const;
-  void init(Tensor& w, Rng& rng) const;  // fills this layer's blocks of w
+  // Fills this layer's blocks of w. Each block (weights, bias) draws from the counter-based stream
+  // stream_key(seed, its offset in w) (nn/random.hpp), in parallel for large blocks: the same
+  // seed gives the same weights on any thread count. Distributions as above, exactly.
+  void init(Tensor& w, std::uint64_t seed) const;
 
  private:
   DenseConfig config_;

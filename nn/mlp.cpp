@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "autodiff/huge_pages.hpp"
+
 namespace nn {
 
 MLP::MLP(const MLPConfig& config) : config_(config) {
@@ -25,9 +27,9 @@ std::vector<ParamBlock> MLP::layout() const {
 }
 
 Tensor MLP::init(std::uint64_t seed) const {
-  Rng rng(seed);
-  Tensor w = Tensor::zeros({num_params()});
-  for (const Dense& layer : layers_) layer.init(w, rng);
+  Tensor w = Tensor::empty({num_params()});  // every entry is written by its layer
+  autodiff::advise_huge_pages(w.data(), w.size() * sizeof(double));
+  for (const Dense& layer : layers_) layer.init(w, seed);
   return w;
 }
 

@@ -177,7 +177,7 @@ bool use_avx2() {
 
 }  // namespace
 
-void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, bool ntk_zero) {
+void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, bool ntk_zero, bool ntk_into_nngp) {
   const std::size_t n1 = k.var1.size(), n2 = k.var2.size();
   for (Stage& st : stages) {
     affine_variances(k, st.pre);
@@ -204,6 +204,17 @@ void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, 
 #endif
   double* K = k.nngp.data();
   double* T = k.track_ntk ? k.ntk.data() : nullptr;
+  if (ntk_into_nngp) {  // Θ's row in a buffer per thread, then over K's row: k.ntk is never touched
+    parallel_for(n1, 8.0 * static_cast<double>(n2 * stages.size()), [&](std::size_t begin, std::size_t end) {
+      std::vector<double> row(n2);
+      for (std::size_t i = begin; i < end; ++i) {
+        const std::size_t first = first_column(k, i);
+        row_fn(run, i, K + i * n2, row.data(), first, n2);
+        std::copy(row.begin() + static_cast<std::ptrdiff_t>(first), row.end(), K + i * n2 + first);
+      }
+    });
+    return;
+  }
   parallel_for(n1, 8.0 * static_cast<double>(n2 * stages.size()), [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) row_fn(run, i, K + i * n2, T ? T + i * n2 : nullptr, first_column(k, i), n2);
   });

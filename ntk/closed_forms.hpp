@@ -25,7 +25,10 @@ struct Stage {
 };
 
 // Runs the stages and `post` over the kernel (upper triangle only for symmetric kernels), and maps
-// the variances along.
-void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, bool ntk_zero);
+// the variances along. `ntk_into_nngp` (needs ntk_zero and a tracked NTK): the resulting Θ is
+// written over k.nngp, row by row through a buffer, and the final NNGP is dropped — an NTK-only
+// run then holds one N1 × N2 matrix instead of two (k.ntk is neither read nor written).
+void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, bool ntk_zero,
+                     bool ntk_into_nngp = false);
 
 }  // namespace ntk::detail

@@ -8,6 +8,7 @@
 #include "autodiff/autodiff.hpp"
 #include "nn/mlp.hpp"
 #include "nn/wrappers.hpp"
+#include "ntk/kernel_matrix.hpp"
 #include "ntk/linalg.hpp"
 
 namespace ntk {
@@ -124,7 +125,8 @@ Tensor times_weight(const Tensor& a, const Tensor& w, const nn::ParamBlock& bloc
   return product;  // moved out, not copied (a ?: of a named tensor would copy it)
 }
 
-LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
+// The traces of every layer, or (lowest > 0) with the backward sweep stopped at layer `lowest`.
+LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x, std::size_t lowest = 0) {
   const auto& layers = mlp.layers();
   const std::size_t n = x.shape()[0], k = mlp.output_dim(), depth = layers.size();
   LayerTraces t;
@@ -153,7 +155,7 @@ LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
   last = Tensor::zeros({n * k, k});
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t a = 0; a < k; ++a) last.flat((i * k + a) * k + a) = 1.0;
-  for (std::size_t l = depth - 1; l-- > 0;) {
+  for (std::size_t l = depth - 1; l-- > lowest;) {
     const nn::Dense& next = layers[l + 1];
     // ∂f/∂z_l = (c_w ∂f/∂z_{l+1} W_{l+1}) ⊙ φ'(z_l)
     Tensor back = times_weight(t.sensitivities[l + 1], w, next.weight(), false, next.weight_multiplier());
@@ -163,50 +165,117 @@ LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x) {
       for (std::size_t a = 0; a < k; ++a)
         for (std::size_t j = 0; j < width; ++j) back.flat((i * k + a) * width + j) *= s.flat(i * width + j);
     t.sensitivities[l] = std::move(back);
+    slopes[l] = Tensor();  // used: its memory goes back while the sweep goes on
   }
   return t;
 }
 
+// One layer's traces for all points, computed kRecomputeRows points at a time (a forward and
+// backward sweep each, of which only layer l's input and sensitivities are kept): the memory of
+// two (N, width) matrices instead of every layer's, for one more forward sweep per layer.
+struct LayerTrace {
+  Tensor input;        // h_{l-1}, (N, in_l); empty for l = 0, whose input is X
+  Tensor sensitivity;  // D_l, (N·k, out_l)
+};
+
+LayerTrace trace_layer(const nn::MLP& mlp, const Tensor& w, const Tensor& x, std::size_t l) {
+  constexpr std::size_t kRecomputeRows = 64;
+  const std::size_t n = x.shape()[0], d = x.shape()[1], k = mlp.output_dim();
+  const nn::Dense& layer = mlp.layers()[l];
+  LayerTrace out;
+  if (l > 0) out.input = Tensor::empty({n, layer.config().in});  // (layer 0's input is x itself)
+  out.sensitivity = Tensor::empty({n * k, layer.config().out});
+  for (std::size_t p0 = 0; p0 < n; p0 += kRecomputeRows) {
+    const std::size_t p1 = std::min(n, p0 + kRecomputeRows);
+    Tensor rows = Tensor::empty({p1 - p0, d});
+    std::copy(x.data() + p0 * d, x.data() + p1 * d, rows.data());
+    const LayerTraces t = trace_mlp(mlp, w, rows, l);
+    if (l > 0) std::copy(t.inputs[l].data(), t.inputs[l].data() + t.inputs[l].size(), out.input.data() + p0 * layer.config().in);
+    const Tensor& g = t.sensitivities[l];
+    std::copy(g.data(), g.data() + g.size(), out.sensitivity.data() + p0 * k * layer.config().out);
+  }
+  return out;
+}
+
+// Layer by layer (trace_layer) when every layer's traces at once would take more than 64 MiB and
+// more than half of Θ: e.g. 5000 Fashion-MNIST images through a width-1024, depth-3 net, whose
+// traces (~280 MB) outweigh the 200 MB kernel. A choice by sizes alone, the same on every run.
+bool trace_by_layer(const nn::MLP& mlp, std::size_t n1, std::size_t n2, bool same, bool traced) {
+  const std::size_t k = mlp.output_dim();
+  double per_point = 0.0;  // doubles of one point's traces: inputs, sensitivities, slopes
+  for (const nn::Dense& layer : mlp.layers())
+    per_point += static_cast<double>(layer.config().in + 2 * k * layer.config().out);
+  const double traces = 8.0 * per_point * static_cast<double>(same ? n1 : n1 + n2);
+  const double theta = 8.0 * static_cast<double>(n1 * n2) * (traced ? 1.0 : static_cast<double>(k * k));
+  return traces > 64.0 * (1 << 20) && traces > 0.5 * theta;
+}
+
 Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, const Tensor& x2, bool same,
-                    bool traced) {
+                    bool traced, NtkOptions::Traces traces) {
   const nn::MLP& mlp = *net.mlp;
   const std::size_t k = mlp.output_dim(), n1 = x1.shape()[0], n2 = x2.shape()[0];
-  const LayerTraces t1 = trace_mlp(mlp, w, x1);
-  const LayerTraces other = same ? LayerTraces{} : trace_mlp(mlp, w, x2);
-  const LayerTraces& t2 = same ? t1 : other;  // not a copy of t1 (megabytes)
   const std::size_t rows = traced ? n1 : n1 * k, cols = traced ? n2 : n2 * k;
-  Tensor theta = Tensor::zeros({rows, cols});
-  for (std::size_t l = 0; l < mlp.layers().size(); ++l) {
+  const std::size_t per = traced ? 1 : k;  // rows (columns) of Θ per point
+  Tensor theta = detail::large_matrix(rows, cols);
+  std::fill(theta.data(), theta.data() + theta.size(), 0.0);
+  double* out = theta.data();
+  // Θ = Σ_l G_δ,l ⊙ (c_w² G_h,l + c_b²), G_h repeated over the k × k output blocks, layer by
+  // layer, in blocks of kRows points: the Gram matrices exist only as (block × N) strips, so the
+  // memory is Θ and the traces (it used to hold Θ and two full N × N Gram matrices). For symmetric
+  // kernels a strip covers the columns from its first point on: the upper triangle, mirrored once
+  // at the end. Each entry sums the layers in the same order whichever way the traces are made.
+  constexpr std::size_t kRows = 64;
+  std::vector<double> grads_strip, inputs_strip;
+  // A strip's Gram products: its square diagonal block by SYRK (upper triangle) when symmetric —
+  // so a kernel of at most kRows points costs what one SYRK did — and the rest by GEMM.
+  const auto strip = [same](const double* a, std::size_t m, const double* b, std::size_t n, std::size_t d, double* c) {
+    if (!same) return detail::gemm_rows(a, m, b, n, d, 1.0, c, n);
+    detail::syrk_rows(a, m, d, 1.0, c, n);
+    detail::gemm_rows(a, m, b + m * d, n - m, d, 1.0, c + m, n);
+  };
+  // Layer l's term, from its inputs h (N, in_l) and sensitivities D (N·k, out_l) at X1 and X2.
+  const auto add_layer = [&](std::size_t l, const Tensor& h1, const Tensor& h2, const Tensor& d1, const Tensor& d2) {
     const nn::Dense& layer = mlp.layers()[l];
     const double cw2 = layer.weight_multiplier() * layer.weight_multiplier();
     const double cb2 = layer.config().bias ? layer.bias_multiplier() * layer.bias_multiplier() : 0.0;
-    // Gram matrices: symmetric rank-k updates when both sides are the same inputs (then Θ is
-    // symmetric too: its upper triangle is summed, and mirrored once at the end).
-    const auto product = [same](const Tensor& a, const Tensor& b) {
-      return same ? gram(a, true) : ad::matmul(a, b, false, true);
-    };
-    const Tensor inputs = product(t1.inputs[l], t2.inputs[l]);  // (N1, N2)
-    const Tensor& d1 = t1.sensitivities[l];
-    const Tensor& d2 = t2.sensitivities[l];
-    const std::size_t width = d1.shape()[1];
-    // Gram of sensitivities: full (N1·k, N2·k), or traced over outputs (N1, N2).
-    const Tensor grads =
-        traced ? product(ad::reshape(d1, {n1, k * width}), ad::reshape(d2, {n2, k * width})) : product(d1, d2);
-    const std::size_t per = traced ? 1 : k;
-    // Θ += G_δ ⊙ (c_w² G_h + c_b²), G_h repeated over the k × k output blocks.
-    double* out = theta.data();
-    const double* g = grads.data();
-    for (std::size_t r = 0; r < rows; ++r) {
-      const double* h = inputs.data() + (r / per) * n2;
-      for (std::size_t c = same ? r : 0; c < cols; ++c) out[r * cols + c] += g[r * cols + c] * (cw2 * h[c / per] + cb2);
+    const std::size_t d = h1.shape()[1];
+    // Sensitivities: (N·k, width), read as (N, k·width) when traced over outputs.
+    const std::size_t dw = traced ? k * d1.shape()[1] : d1.shape()[1];
+    for (std::size_t p0 = 0; p0 < n1; p0 += kRows) {
+      const std::size_t p1 = std::min(n1, p0 + kRows), q0 = same ? p0 : 0;  // points: rows, first column
+      const std::size_t r0 = p0 * per, r1 = p1 * per, c0 = q0 * per;
+      inputs_strip.resize((p1 - p0) * (n2 - q0));
+      strip(h1.data() + p0 * d, p1 - p0, h2.data() + q0 * d, n2 - q0, d, inputs_strip.data());
+      grads_strip.resize((r1 - r0) * (cols - c0));
+      strip(d1.data() + r0 * dw, r1 - r0, d2.data() + c0 * dw, cols - c0, dw, grads_strip.data());
+      const std::size_t strip_cols = cols - c0, input_cols = n2 - q0;
+      for (std::size_t r = r0; r < r1; ++r) {
+        const double* h = inputs_strip.data() + (r / per - p0) * input_cols;
+        const double* g = grads_strip.data() + (r - r0) * strip_cols;
+        for (std::size_t c = same ? r : c0; c < cols; ++c)
+          out[r * cols + c] += g[c - c0] * (cw2 * h[c / per - q0] + cb2);
+      }
     }
+  };
+  const bool by_layer = traces == NtkOptions::Traces::by_layer ||
+                        (traces == NtkOptions::Traces::automatic && trace_by_layer(mlp, n1, n2, same, traced));
+  if (by_layer) {
+    for (std::size_t l = 0; l < mlp.layers().size(); ++l) {
+      const LayerTrace t1 = trace_layer(mlp, w, x1, l);
+      const LayerTrace other = same ? LayerTrace{} : trace_layer(mlp, w, x2, l);
+      const LayerTrace& t2 = same ? t1 : other;
+      add_layer(l, l == 0 ? x1 : t1.input, l == 0 ? x2 : t2.input, t1.sensitivity, t2.sensitivity);
+    }
+  } else {
+    const LayerTraces t1 = trace_mlp(mlp, w, x1);
+    const LayerTraces other = same ? LayerTraces{} : trace_mlp(mlp, w, x2);
+    const LayerTraces& t2 = same ? t1 : other;  // not a copy of t1 (megabytes)
+    for (std::size_t l = 0; l < mlp.layers().size(); ++l)
+      add_layer(l, t1.inputs[l], t2.inputs[l], t1.sensitivities[l], t2.sensitivities[l]);
   }
-  if (same) {
-    double* out = theta.data();
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < r; ++c) out[r * cols + c] = out[c * cols + r];
-  }
-  return net.factor == 1.0 ? theta : ad::scale(theta, net.factor);
+  if (same) detail::mirror_upper(out, rows);
+  if (net.factor != 1.0) return ad::scale(theta, net.factor);
+  return theta;  // (moved: `factor == 1 ? theta : scale(...)` would copy it, 200 MB for 5000 points)
 }
 
 }  // namespace
@@ -252,7 +321,7 @@ Tensor empirical_ntk(const nn::Model& model, const Tensor& w, const Tensor& x1, 
         throw ad::Error(fmt::format("empirical_ntk: the structured method needs an MLP (possibly centered or "
                                     "scaled), not {}",
                                     model.describe()));
-      return by_structure(net, w, x1, x2, same, options.trace_outputs);
+      return by_structure(net, w, x1, x2, same, options.trace_outputs, options.traces);
     }
     case NtkMethod::jacobian_contraction: full = by_jacobian_contraction(model, w, x1, x2, same); break;
     case NtkMethod::ntk_vector_products: full = by_ntk_vector_products(model, w, x1, x2, options.chunk); break;

@@ -28,6 +28,11 @@ struct NtkOptions {
   // true: the trace over outputs, shape (N1, N2), Σ_a ⟨∂f_a(x_n), ∂f_a(x'_m)⟩.
   bool trace_outputs = false;
   std::size_t chunk = 32;  // columns per batched VJP/JVP in ntk_vector_products
+  // structured: keep every layer's traces (inputs, sensitivities) of all points at once (`all`),
+  // or make them one layer at a time, 256 points per sweep (`by_layer`: the memory of one layer's
+  // traces, for one more forward sweep per layer). `automatic`: by_layer when all traces would
+  // take more than 64 MiB and more than half of Θ. Both give the same numbers.
+  enum class Traces { automatic, all, by_layer } traces = Traces::automatic;
 };
 
 // Θ(X1, X2) at w. X1 (N1, d), X2 (N2, d).

@@ -160,18 +160,27 @@ void check_activation(const ActivationLayer& layer) {
 // run of closed-form activations with the maps between them is one pass over memory; only
 // quadrature activations get passes of their own. Symmetric kernels are computed in their upper
 // triangle and mirrored at the end. `ntk_zero`: Θ is known to be 0 and was never written.
-Kernel run_layers(Kernel k, const std::vector<Layer>& layers, bool ntk_zero) {
+// `ntk_only`: the caller wants k.ntk alone; when the layers are one closed-form pass from the input
+// kernel, Θ is computed over the NNGP's memory (closed_form_run's ntk_into_nngp) and moved to
+// k.ntk, and the NNGP is left unspecified: one kernel-sized matrix instead of two.
+Kernel run_layers(Kernel k, const std::vector<Layer>& layers, bool ntk_zero, bool ntk_only = false) {
   check_kernel("serial", k);
   for (const Layer& layer : layers)
     if (const auto* act = std::get_if<ActivationLayer>(&layer)) check_activation(*act);
   std::vector<Stage> stages;
   Affine pending;  // Dense maps since the last stage
+  const bool has_quadrature = std::any_of(layers.begin(), layers.end(), [](const Layer& layer) {
+    const auto* act = std::get_if<ActivationLayer>(&layer);
+    return act && !(act->has_closed_form() && act->method != ActivationMethod::quadrature);
+  });
+  bool in_place = false;  // Θ ended up in k.nngp's memory
   auto flush = [&] {
     if (stages.empty()) {
       if (ntk_zero && k.track_ntk) std::fill(k.ntk.data(), k.ntk.data() + k.ntk.size(), 0.0);
       apply_affine(k, pending);
     } else {
-      closed_form_run(k, stages, pending, ntk_zero);
+      in_place = ntk_only && ntk_zero && k.track_ntk && !has_quadrature;
+      closed_form_run(k, stages, pending, ntk_zero, in_place);
     }
     ntk_zero = false;
     stages.clear();
@@ -195,9 +204,10 @@ Kernel run_layers(Kernel k, const std::vector<Layer>& layers, bool ntk_zero) {
     quadrature(k, act);
   }
   flush();
+  if (in_place) std::swap(k.nngp, k.ntk);  // k.nngp: the untouched matrix, unspecified
   if (k.same_inputs) {
     const std::size_t n = k.var1.size();
-    mirror_upper(k.nngp.data(), n);
+    if (!in_place) mirror_upper(k.nngp.data(), n);
     if (k.track_ntk) mirror_upper(k.ntk.data(), n);
     k.var2 = k.var1;
   }
@@ -260,14 +270,14 @@ Kernel infinite_width_kernels(const Tensor& x, const InfiniteMlp& mlp) {
 Tensor infinite_width_kernel(const Tensor& x1, const Tensor& x2, const InfiniteMlp& mlp, KernelKind kind) {
   const std::vector<Layer> layers = mlp_layers(mlp);
   const bool ntk = kind == KernelKind::ntk;
-  Kernel k = run_layers(make_input_kernel(x1, x2, &x1 == &x2, ntk, true), layers, true);
+  Kernel k = run_layers(make_input_kernel(x1, x2, &x1 == &x2, ntk, true), layers, true, ntk);
   return ntk ? std::move(k.ntk) : std::move(k.nngp);
 }
 
 Tensor infinite_width_kernel(const Tensor& x, const InfiniteMlp& mlp, KernelKind kind) {
   const std::vector<Layer> layers = mlp_layers(mlp);
   const bool ntk = kind == KernelKind::ntk;
-  Kernel k = run_layers(make_input_kernel(x, x, true, ntk, true), layers, true);
+  Kernel k = run_layers(make_input_kernel(x, x, true, ntk, true), layers, true, ntk);
   return ntk ? std::move(k.ntk) : std::move(k.nngp);
 }
 

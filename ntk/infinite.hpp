@@ -135,6 +135,12 @@ Tensor infinite_width_kernel(const Tensor& x, const InfiniteMlp& mlp, KernelKind
 // biases start at 0, so it needs sb2 = 0.
 nn::MLPConfig mlp_config(const InfiniteMlp& mlp, std::size_t input_dim, std::size_t width);
 
+// Progress of long kernel passes, for command-line tools' progress bars: `report(fraction)` is
+// called after each block of rows of a pass that is worth it (~0.1 s and up: the closed-form
+// pass, each quadrature layer, the 2-D rule), with the fraction of that pass done, from the
+// worker that finished the block, one call at a time. An empty function turns it off (default).
+void set_kernel_progress(std::function<void(double)> report);
+
 // A rule for E[f(z)], z ~ N(0, 1): Σ_k w_k f(z_k), ascending nodes, weights summing to 1.
 struct GaussianRule {
   std::vector<double> nodes;

@@ -5,9 +5,10 @@
 
 #ifdef __linux__
 #include <sched.h>
-#include <sys/mman.h>
 #endif
 #include <cblas.h>
+
+#include "autodiff/huge_pages.hpp"
 
 namespace ntk::detail {
 
@@ -30,6 +31,16 @@ std::size_t available_threads() {
   return threads;
 }
 
+std::function<void(double)>& kernel_progress_hook() {
+  static std::function<void(double)> hook;
+  return hook;
+}
+
+std::mutex& kernel_progress_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 void mirror_upper(double* a, std::size_t n) {
   constexpr std::size_t b = 64;
   for (std::size_t i0 = 0; i0 < n; i0 += b)
@@ -40,19 +51,23 @@ void mirror_upper(double* a, std::size_t n) {
 
 Tensor large_matrix(std::size_t n1, std::size_t n2) {
   Tensor t = Tensor::empty({n1, n2});
-#ifdef __linux__
-  constexpr std::uintptr_t huge = std::uintptr_t{1} << 21;
-  const auto first = reinterpret_cast<std::uintptr_t>(t.data());
-  const std::uintptr_t begin = (first + huge - 1) & ~(huge - 1), end = (first + t.size() * sizeof(double)) & ~(huge - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only: errors are moot
-#endif
+  ad::advise_huge_pages(t.data(), t.size() * sizeof(double));
   return t;
 }
 
 namespace {
 
-// y += s·x, compiled twice (AVX2 + FMA, and the baseline) and picked at load time.
-__attribute__((target_clones("arch=haswell", "default"))) void axpy(double s, const double* x, double* y, std::size_t n) {
+// y += s·x, compiled twice (AVX2 + FMA, and the baseline) and picked at load time. Not in
+// sanitizer builds (NTK_SANITIZE, see docs/reliability.md): the clones' IFUNC resolver runs while
+// the dynamic loader relocates, before ThreadSanitizer has initialized, and TSan then aborts every
+// program linking ntk at start-up; a sanitizer build is about finding bugs, not speed. (Nor with
+// clang, used for the fuzzers: clang 14's target_clones is new and not needed there.)
+#if defined(NTK_SANITIZER_BUILD) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__) || defined(__clang__)
+#define NTK_MULTIVERSIONED
+#else
+#define NTK_MULTIVERSIONED __attribute__((target_clones("arch=haswell", "default")))
+#endif
+NTK_MULTIVERSIONED void axpy(double s, const double* x, double* y, std::size_t n) {
   for (std::size_t j = 0; j < n; ++j) y[j] += s * x[j];
 }
 
@@ -86,6 +101,27 @@ void gemm_transposed(const Tensor& a, const Tensor& b, double alpha, Tensor& c) 
               alpha, a.data(), static_cast<int>(k), b.data(), static_cast<int>(k), 0.0, c.data(), static_cast<int>(n));
 }
 
+void gemm_rows(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k, double alpha, double* c,
+               std::size_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (std::size_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0);
+    return;
+  }
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha,
+              a, static_cast<int>(k), b, static_cast<int>(k), 0.0, c, static_cast<int>(ldc));
+}
+
+void syrk_rows(const double* a, std::size_t m, std::size_t k, double alpha, double* c, std::size_t ldc) {
+  if (m == 0) return;
+  if (k == 0) {
+    for (std::size_t i = 0; i < m; ++i) std::fill(c + i * ldc + i, c + i * ldc + m, 0.0);
+    return;
+  }
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k), alpha, a,
+              static_cast<int>(k), 0.0, c, static_cast<int>(ldc));
+}
+
 void syrk_upper(const Tensor& a, double alpha, Tensor& c) {  // upper triangle of c = α A Aᵀ
   if (a.shape()[1] <= kSmallGram) return small_gram(a, a, alpha, c, true);
   const std::size_t n = a.shape()[0], k = a.shape()[1];
@@ -95,3 +131,12 @@ void syrk_upper(const Tensor& a, double alpha, Tensor& c) {  // upper triangle o
 }
 
 }  // namespace ntk::detail
+
+namespace ntk {
+
+void set_kernel_progress(std::function<void(double)> report) {
+  const std::lock_guard<std::mutex> lock(detail::kernel_progress_mutex());
+  detail::kernel_progress_hook() = std::move(report);
+}
+
+}  // namespace ntk

@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "autodiff/blas_threads.hpp"
 #include "ntk/infinite.hpp"
 
 namespace ntk::detail {
@@ -30,26 +32,44 @@ inline double snap(double cosine) {
 // (its affinity mask, not the machine's count), at most 16.
 std::size_t available_threads();
 
+// The hook set by ntk::set_kernel_progress (empty: none), and its lock.
+std::function<void(double)>& kernel_progress_hook();
+std::mutex& kernel_progress_mutex();
+
 // Runs f(begin, end) over [0, count) split across threads; `cost` is the work of one index in
 // arbitrary units (about 1 per transcendental function call), so small problems stay on one thread.
+// While several threads run, OpenBLAS is single-threaded (autodiff/blas_threads.hpp): a BLAS call
+// in a pass must not start threads of its own on cores the pass already uses.
 template <class F>
 void parallel_for(std::size_t count, double cost, F f) {
   const double total = cost * static_cast<double>(count);
   const std::size_t threads =
       std::min<std::size_t>({available_threads(), count, static_cast<std::size_t>(total / 2e6) + 1});
+  // With a progress hook, passes worth reporting (> ~0.1 s) go in blocks and report each one.
+  const bool report = total > 1e7 && static_cast<bool>(kernel_progress_hook());
+  std::size_t done = 0;
+  auto run = [&](std::size_t begin, std::size_t end) {
+    f(begin, end);
+    if (!report) return;
+    const std::lock_guard<std::mutex> lock(kernel_progress_mutex());
+    done += end - begin;
+    kernel_progress_hook()(static_cast<double>(done) / static_cast<double>(count));
+  };
   if (threads <= 1) {
-    if (count > 0) f(std::size_t{0}, count);
+    const std::size_t step = report ? std::max<std::size_t>(1, count / 64) : count;
+    for (std::size_t begin = 0; begin < count; begin += step) run(begin, std::min(count, begin + step));
     return;
   }
   // Interleaved blocks balance the triangular loops of symmetric kernels.
   const std::size_t block = std::max<std::size_t>(1, count / (threads * 8));
+  const autodiff::BlasThreads single_threaded_blas(1);
   std::exception_ptr failure;
   std::mutex mutex;
   std::vector<std::thread> pool;
   for (std::size_t t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       try {
-        for (std::size_t begin = t * block; begin < count; begin += threads * block) f(begin, std::min(count, begin + block));
+        for (std::size_t begin = t * block; begin < count; begin += threads * block) run(begin, std::min(count, begin + block));
       } catch (...) {
         const std::lock_guard<std::mutex> lock(mutex);
         if (!failure) failure = std::current_exception();
@@ -73,6 +93,11 @@ Tensor large_matrix(std::size_t n1, std::size_t n2);
 // The Gram products of the input layer, into c (n1, n2): c = α A Bᵀ for A (n1, d) and B (n2, d),
 // and the upper triangle of c = α A Aᵀ.
 void gemm_transposed(const Tensor& a, const Tensor& b, double alpha, Tensor& c);
+// On raw row-major blocks (OpenBLAS), A (m, k) and B (n, k) contiguous, c with row stride ldc:
+// c = α A Bᵀ (m, n), and the upper triangle of c = α A Aᵀ (m, m).
+void gemm_rows(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k, double alpha, double* c,
+               std::size_t ldc);
+void syrk_rows(const double* a, std::size_t m, std::size_t k, double alpha, double* c, std::size_t ldc);
 void syrk_upper(const Tensor& a, double alpha, Tensor& c);
 
 }  // namespace ntk::detail

@@ -9,6 +9,14 @@ BUILD_PACKAGES=(cmake g++ make pkg-config libxtensor-dev libxtensor-blas-dev lib
 # `bc` for the timings of reproduce.sh, and the Fashion-MNIST data set for the real-data one.
 EXPERIMENT_PACKAGES=(python3-matplotlib bc dataset-fashion-mnist)
 
+# The fuzzers (scripts/fuzz.sh): clang with libFuzzer and its sanitizer runtimes.
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+
+# The benchmarks' reference side and plots (bench/compare.py, bench/torch_reference.py,
+# bench/dataset_runs.py, bench/plot_scaling.py), all run by Debian's /usr/bin/python3. Installed on
+# demand: `source scripts/deps.sh && install_packages "${BENCH_PACKAGES[@]}"`.
+BENCH_PACKAGES=(python3-torch python3-numpy python3-matplotlib dataset-fashion-mnist)
+
 # An interpreter that can import matplotlib: Debian's /usr/bin/python3 (a python3 earlier on PATH
 # may be a separate installation that cannot see Debian's python3-* packages).
 find_matplotlib_python() {

@@ -21,9 +21,11 @@ inline Tensor random_tensor(const Shape& shape, std::uint64_t seed, double lo = 
   return autodiff_test::uniform(shape, seed, lo, hi);
 }
 
-// Same shape and the same bytes (so -0.0 != 0.0 and NaN == NaN with the same payload).
+// Same shape and the same bytes (so -0.0 != 0.0 and NaN == NaN with the same payload). An empty
+// tensor's data() is null, and memcmp(nullptr, ..., 0) is undefined behaviour: not called then.
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+  return a.shape() == b.shape() &&
+         (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
 }
 
 // Same shape and elementwise == (so -0.0 == 0.0): exact equality of values.

@@ -139,11 +139,10 @@ TEST_CASE("The random stream: mt19937_64, 53-bit uniforms, Box–Muller, layer b
   for (int i = 0; i < 9999; ++i) rng.uniform();
   CHECK(rng.uniform() == static_cast<double>(9981545732273789042ULL >> 11) * 0x1.0p-53);
 
-  // torch_default: uniforms in layer order, weights (row-major) before biases.
+  // torch_default: each block (W1, b1, W2, b2) draws counter-based uniforms keyed by (seed, its
+  // offset in w): w[offset + k] = -bound + 2·bound·u_k.
   const nn::MLP torch({.input_dim = 3, .hidden = {4}, .output_dim = 2});
   {
-    std::mt19937_64 engine(42);
-    const auto u = [&] { return static_cast<double>(engine() >> 11) * 0x1.0p-53; };
     const Tensor w = torch.init(42);
     struct Segment {
       std::size_t count;
@@ -152,24 +151,63 @@ TEST_CASE("The random stream: mt19937_64, 53-bit uniforms, Box–Muller, layer b
     std::size_t i = 0;
     for (Segment s : {Segment{12, 3}, Segment{4, 3}, Segment{8, 4}, Segment{2, 4}}) {  // W1, b1, W2, b2
       const double bound = 1.0 / std::sqrt(s.fan_in);
-      for (std::size_t k = 0; k < s.count; ++k, ++i) CHECK(w.flat(i) == -bound + (bound - -bound) * u());
+      const std::uint64_t key = nn::stream_key(42, i);
+      for (std::size_t k = 0; k < s.count; ++k, ++i)
+        CHECK(w.flat(i) == -bound + (bound - -bound) * nn::counter_uniform(key, k));
     }
     CHECK(i == torch.num_params());
   }
-  // ntk: standard normals by Box–Muller in pairs (cos first, then sin), in the same order.
+  // ntk: standard normals by Box–Muller on pairs of each block's counters (cos first, then sin).
   const nn::MLP ntk({.input_dim = 3, .hidden = {4}, .output_dim = 2, .parameterization = nn::Parameterization::ntk});
   {
-    std::mt19937_64 engine(7);
-    const auto u = [&] { return static_cast<double>(engine() >> 11) * 0x1.0p-53; };
     const Tensor w = ntk.init(7);
-    REQUIRE(w.size() % 2 == 0);
-    for (std::size_t i = 0; i < w.size(); i += 2) {
-      const double u1 = 1.0 - u(), u2 = u();
-      const double r = std::sqrt(-2.0 * std::log(u1));
-      CHECK(w.flat(i) == r * std::cos(2.0 * std::numbers::pi * u2));
-      CHECK(w.flat(i + 1) == r * std::sin(2.0 * std::numbers::pi * u2));
+    std::size_t i = 0;
+    for (std::size_t count : {12, 4, 8, 2}) {
+      const std::uint64_t key = nn::stream_key(7, i);
+      for (std::size_t k = 0; k < count; k += 2, i += 2) {
+        const double u1 = 1.0 - nn::counter_uniform(key, k), u2 = nn::counter_uniform(key, k + 1);
+        const double r = std::sqrt(-2.0 * std::log(u1));
+        CHECK(w.flat(i) == r * std::cos(2.0 * std::numbers::pi * u2));
+        CHECK(w.flat(i + 1) == r * std::sin(2.0 * std::numbers::pi * u2));
+      }
     }
+    CHECK(i == ntk.num_params());
   }
+  // The counter stream is SplitMix64: draw k of key K is SplitMix64's output after k + 1 steps
+  // from state K (its published first output from state 0 is 0xE220A8397B1DCDAF).
+  CHECK(nn::counter_bits(0, 0) == 0xE220A8397B1DCDAFULL);
+}
+
+TEST_CASE("Large inits are filled in parallel and equal the per-index formula (any thread count)", "[nn][init][threads]") {
+  // 2^21 + 3 entries: 33 blocks of 2^16 on every available thread. Each entry is a function of
+  // (key, index) alone, so checking it against the formula checks independence of the split.
+  const std::size_t n = (std::size_t{1} << 21) + 3;
+  std::vector<double> u(n), z(n);
+  const std::uint64_t key = nn::stream_key(11, 5);
+  nn::fill_uniform(u.data(), n, key, -0.25, 0.25);
+  nn::fill_normal(z.data(), n, key, 3.0);
+  double mean = 0.0, second = 0.0;
+  for (std::size_t k = 0; k < n; ++k) {
+    REQUIRE(u[k] == -0.25 + 0.5 * nn::counter_uniform(key, k));
+    mean += z[k];
+    second += z[k] * z[k];
+  }
+  for (std::size_t k : {std::size_t{0}, std::size_t{65535}, std::size_t{65536}, n - 3, n - 1}) {
+    const std::size_t pair = k - k % 2;
+    const double r = std::sqrt(-2.0 * std::log(1.0 - nn::counter_uniform(key, pair)));
+    const double angle = 2.0 * std::numbers::pi * nn::counter_uniform(key, pair + 1);
+    CHECK(z[k] == 3.0 * r * (k % 2 == 0 ? std::cos(angle) : std::sin(angle)));
+  }
+  mean /= static_cast<double>(n);
+  second /= static_cast<double>(n);
+  CHECK(std::abs(mean) < 5 * 3.0 / std::sqrt(static_cast<double>(n)));  // 5 standard errors
+  CHECK(std::abs(second / 9.0 - 1.0) < 5 * std::sqrt(2.0 / static_cast<double>(n)));
+  // A net this size gives the same w from a second model object and from another thread.
+  const nn::MLP big({.input_dim = 4, .hidden = {1200, 1200}, .output_dim = 1});
+  const Tensor w = big.init(3);
+  Tensor other;
+  std::thread([&] { other = nn::MLP({.input_dim = 4, .hidden = {1200, 1200}, .output_dim = 1}).init(3); }).join();
+  CHECK(bitwise_equal(w, other));
 }
 
 TEST_CASE("Same seed, same w (bitwise), different seeds, different w", "[nn][init]") {

@@ -159,8 +159,8 @@ TEST_CASE("ntk-kernel: bad files fail naming file and line, leaving no output", 
   check_failure("--input '" + file("missing.csv") + "'", out, file("missing.csv") + ": cannot open");
   const std::string garbage = write_text("garbage.npy", "not numpy at all");
   check_failure("--input '" + garbage + "'", out, garbage + ": not an .npy file");
-  nn::save_npy(file("vector.npy"), Tensor{1.0, 2.0});
-  check_failure("--input '" + file("vector.npy") + "'", out, file("vector.npy") + ": expected a 2-D array");
+  nn::save_npy(file("cube.npy"), Tensor::ones({2, 2, 2}));  // (a 1-D array is N points of dimension 1)
+  check_failure("--input '" + file("cube.npy") + "'", out, file("cube.npy") + ": expected a 2-D array");
   const std::string good = write_text("good.csv", "1,2\n3,4\n");
   const std::string three = write_text("three.csv", "1,2,3\n");
   check_failure("--input '" + good + "' --input2 '" + three + "'", out, "has 2 columns but " + three + " has 3");

@@ -52,6 +52,14 @@ void check_methods_agree(const nn::Model& model, const Tensor& w, const Tensor& 
     REQUIRE(traced.shape() == reference_traced.shape());
     CHECK(relative_frobenius(traced, reference_traced) < 1e-10);
   }
+  // The structured method with its traces made one layer at a time (as for large N).
+  for (bool trace_outputs : {false, true}) {
+    const ntk::NtkOptions by_layer{.method = ntk::NtkMethod::structured,
+                                   .trace_outputs = trace_outputs,
+                                   .traces = ntk::NtkOptions::Traces::by_layer};
+    CHECK(relative_frobenius(ntk::empirical_ntk(model, w, x1, x2, by_layer), trace_outputs ? reference_traced : reference) <
+          1e-10);
+  }
 }
 
 }  // namespace
@@ -107,4 +115,26 @@ TEST_CASE("empirical NTK: method choice, NTK-vector products and errors", "[ntk]
   CHECK_THROWS_WITH(ntk::ntk_vector_product(*net, w, x1, x2, Tensor{1.0}), Catch::Contains("v has shape"));
   CHECK(ntk::parse_ntk_method("structured") == ntk::NtkMethod::structured);
   CHECK_THROWS_AS(ntk::parse_ntk_method("fast"), autodiff::Error);
+}
+
+TEST_CASE("empirical NTK: traces one layer at a time, over several sweeps of 256 points, equal all at once",
+          "[ntk][empirical]") {
+  // 600 and 300 points: three and two sweeps, the last ones partial.
+  const Tensor x1 = random_inputs(600, 5, 11), x2 = random_inputs(300, 5, 12);
+  for (std::size_t k : {1, 2}) {
+    const auto net = std::make_shared<nn::MLP>(nn::MLPConfig{.input_dim = 5, .hidden = {9, 7}, .output_dim = k,
+                                                              .activation = nn::Activation::tanh, .sb2 = 0.1});
+    const Tensor w = net->init(13);
+    for (bool trace_outputs : {false, true}) {
+      INFO("k = " << k << ", traced " << trace_outputs);
+      using Traces = ntk::NtkOptions::Traces;
+      const ntk::NtkOptions all{.method = ntk::NtkMethod::structured, .trace_outputs = trace_outputs, .traces = Traces::all};
+      ntk::NtkOptions by_layer = all;
+      by_layer.traces = Traces::by_layer;
+      CHECK(autodiff::max_relative_difference(ntk::empirical_ntk(*net, w, x1, by_layer),
+                                              ntk::empirical_ntk(*net, w, x1, all)) < 1e-13);
+      CHECK(autodiff::max_relative_difference(ntk::empirical_ntk(*net, w, x1, x2, by_layer),
+                                              ntk::empirical_ntk(*net, w, x1, x2, all)) < 1e-13);
+    }
+  }
 }

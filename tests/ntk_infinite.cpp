@@ -16,6 +16,7 @@
 #include "ntk/empirical.hpp"
 #include "ntk/infinite.hpp"
 #include "ntk/linalg.hpp"
+#include "ntk/quadrature.hpp"
 
 namespace ad = autodiff;
 using ad::Tensor;
@@ -227,6 +228,75 @@ TEST_CASE("quadrature meets 1e-8 at the automatic node count for smooth activati
     CHECK(max_abs_difference(automatic.nngp, fine.nngp) < 1e-8);
     CHECK(max_abs_difference(automatic.ntk, fine.ntk) < 1e-8);
   }
+}
+
+TEST_CASE("the Hermite series is within 1e-8 of a tight 2-D rule, on one input set and two", "[ntk][infinite][quadrature]") {
+  // The default quadrature (the series, coefficients per point) against the per-pair trapezoidal
+  // rule with 400 nodes per dimension (spacing 0.038 in z: its own error is ~1e-15 here), through
+  // whole nets: W10's tanh net, sigmoid, sin, erf by quadrature and a custom activation. Error
+  // relative to the kernel's largest entry, and per entry relative to √(K(x,x) K(x′,x′)).
+  // (12 and 5 points: the tight rule costs 160,000 nodes per entry, minutes under the sanitizers.)
+  const std::size_t n = 12;
+  const Tensor x = random_inputs(n, 10, 21), x2 = random_inputs(5, 10, 22);
+  for (Activation a : {Activation::tanh, Activation::sigmoid, Activation::sin, Activation::erf}) {
+    InfiniteMlp mlp{.depth = 2, .activation = a, .sw2 = 1.5, .sb2 = 0.2, .method = ActivationMethod::quadrature};
+    InfiniteMlp tight = mlp;
+    tight.quadrature_nodes = ntk::kMaxQuadratureNodes;
+    for (KernelKind kind : {KernelKind::nngp, KernelKind::ntk}) {
+      INFO(nn::to_string(a) << " " << ntk::to_string(kind));
+      const Tensor k = ntk::infinite_width_kernel(x, mlp, kind), reference = ntk::infinite_width_kernel(x, tight, kind);
+      double largest = 0.0;
+      for (std::size_t i = 0; i < reference.size(); ++i) largest = std::max(largest, std::abs(reference.flat(i)));
+      CHECK(max_abs_difference(k, reference) <= 1e-8 * largest);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j)
+          REQUIRE(std::abs(k(i, j) - reference(i, j)) <= 1e-9 * std::sqrt(reference(i, i) * reference(j, j)));
+      const Tensor cross = ntk::infinite_width_kernel(x, x2, mlp, kind);
+      CHECK(max_abs_difference(cross, ntk::infinite_width_kernel(x, x2, tight, kind)) <= 1e-8 * largest);
+    }
+  }
+  // A custom activation (swish, u·sigmoid(u)), one layer on a pre-activation state.
+  const Kernel pre = pre_activation_state(1.7, 0.3);
+  ActivationLayer swish;
+  swish.custom = [](const ad::Var& u) { return u * ad::sigmoid(u); };
+  ActivationLayer swish_tight = swish;
+  swish_tight.nodes = ntk::kMaxQuadratureNodes;
+  const Kernel series = ntk::activation(pre, swish), reference = ntk::activation(pre, swish_tight);
+  CHECK(max_abs_difference(series.nngp, reference.nngp) < 1e-9);
+  CHECK(max_abs_difference(series.ntk, reference.ntk) < 1e-9);
+  CHECK(max_abs_difference(series.var1, reference.var1) < 1e-9);
+}
+
+TEST_CASE("an NTK-only closed-form kernel (computed over the NNGP's memory) equals the NTK of both", "[ntk][infinite][closed]") {
+  const Tensor x = random_inputs(37, 12, 31), x2 = random_inputs(23, 12, 32);
+  for (Activation a : {Activation::relu, Activation::erf, Activation::identity}) {
+    for (std::size_t depth : {0, 1, 3}) {
+      const InfiniteMlp mlp{.depth = depth, .activation = a, .sw2 = 2.0, .sb2 = 0.1};
+      INFO(nn::to_string(a) << " depth " << depth);
+      CHECK(max_abs_difference(ntk::infinite_width_kernel(x, mlp, KernelKind::ntk), ntk::infinite_width_kernels(x, mlp).ntk) == 0.0);
+      CHECK(max_abs_difference(ntk::infinite_width_kernel(x, x2, mlp, KernelKind::ntk),
+                               ntk::infinite_width_kernels(x, x2, mlp).ntk) == 0.0);
+      CHECK(max_abs_difference(ntk::infinite_width_kernel(x, mlp, KernelKind::nngp), ntk::infinite_width_kernels(x, mlp).nngp) == 0.0);
+    }
+  }
+}
+
+TEST_CASE("the series falls back to the 2-D rule where it does not converge", "[ntk][infinite][quadrature]") {
+  // relu's kink: Hermite coefficients decay algebraically; tanh at variance ~60: poles at ±0.2i.
+  // Both need more than 512 terms, so series_quadrature declines and leaves the state untouched,
+  // and the default is then exactly the per-pair rule at the automatic node count.
+  const Kernel pre = pre_activation_state(1.7, 0.3);
+  Kernel untouched = pre;
+  CHECK_FALSE(ntk::detail::series_quadrature(untouched, act(Activation::relu, ActivationMethod::quadrature)));
+  CHECK(max_abs_difference(untouched.nngp, pre.nngp) == 0.0);
+  const Tensor wide = random_inputs(4, 2, 5, std::sqrt(30.0));
+  Kernel large = ntk::dense(ntk::input_kernel(wide), DenseLayer{2.0, 0.0, false});
+  CHECK_FALSE(ntk::detail::series_quadrature(large, act(Activation::tanh)));
+  Kernel pairwise = pre;
+  ntk::detail::pairwise_quadrature(pairwise, act(Activation::relu, ActivationMethod::quadrature));
+  const Kernel fallback = ntk::activation(pre, act(Activation::relu, ActivationMethod::quadrature));
+  CHECK(max_abs_difference(fallback.nngp, pairwise.nngp) == 0.0);
+  CHECK(max_abs_difference(fallback.ntk, pairwise.ntk) == 0.0);
 }
 
 TEST_CASE("the automatic node count follows the variance", "[ntk][infinite][quadrature]") {

@@ -232,7 +232,8 @@ TEST_CASE("kappa: the matrix-free variants agree with each other", "[kappa]") {
 TEST_CASE("kappa: thick restarts of a small Lanczos basis reach the same values", "[kappa]") {
   // A full basis of b vectors restarts from its b/2 Ritz vectors of largest magnitude, made
   // tridiagonal again by Householder reflections. One output: ‖∇²y‖ is one cold Lanczos run from a
-  // random vector through about 50 restarts (b = 6), against dense mode's exact eigenvalue. Twelve
+  // random vector through many restarts (b = 6: 55 HVPs, ~16 restarts, at these weights), against
+  // dense mode's exact eigenvalue. Twelve
   // outputs with jacobian_rows = 0: ‖∇y‖ by Lanczos in R^12 (b = 4), against the exact J Jᵀ.
   // (With b = 4, the error estimate sees only four Ritz values and may be optimistic.)
   {
@@ -243,7 +244,7 @@ TEST_CASE("kappa: thick restarts of a small Lanczos basis reach the same values"
     small.lanczos_basis = 6;
     const KappaResult r = ntk::kappa(*net, w0, x, target, small);
     INFO(r.hessian_products << " HVPs");
-    CHECK(r.hessian_products > 100);
+    CHECK(r.hessian_products > 4 * small.lanczos_basis);  // restarted several times
     CHECK(r.converged);
     CHECK(relative(r.hessian_norm, dense.hessian_norm) < 1e-9);
     check_consistent(r);

@@ -21,7 +21,7 @@
 #include "distributed/context.hpp"
 #include "distributed/regression.hpp"
 #include "ntk/table_io.hpp"
-#include "ntk/tools/mlp_flags.hpp"
+#include "ntk/cli/mlp_flags.hpp"
 
 namespace {
 

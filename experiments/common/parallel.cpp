@@ -7,22 +7,7 @@
 #include <thread>
 #include <vector>
 
-// OpenBLAS's own controls, weak: absent (null) when the BLAS linked is not OpenBLAS.
-extern "C" {
-void openblas_set_num_threads(int) __attribute__((weak));
-int openblas_get_num_threads() __attribute__((weak));
-}
-
 namespace experiments {
-
-BlasThreads::BlasThreads(int threads)
-    : previous_(openblas_get_num_threads != nullptr ? openblas_get_num_threads() : 0) {
-  if (openblas_set_num_threads != nullptr) openblas_set_num_threads(threads);
-}
-
-BlasThreads::~BlasThreads() {
-  if (openblas_set_num_threads != nullptr && previous_ > 0) openblas_set_num_threads(previous_);
-}
 
 void parallel_for(std::size_t n, unsigned threads, const std::function<void(std::size_t)>& body, Progress* progress,
                   const std::function<double(std::size_t)>& weight) {

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <functional>
 
+#include "autodiff/blas_threads.hpp"
 #include "experiments/common/progress.hpp"
 
 namespace experiments {
@@ -23,16 +24,7 @@ namespace experiments {
 void parallel_for(std::size_t n, unsigned threads, const std::function<void(std::size_t)>& body,
                   Progress* progress = nullptr, const std::function<double(std::size_t)>& weight = {});
 
-// Sets OpenBLAS's thread count for this object's life (no-op when the BLAS is not OpenBLAS).
-class BlasThreads {
- public:
-  explicit BlasThreads(int threads);
-  ~BlasThreads();
-  BlasThreads(const BlasThreads&) = delete;
-  BlasThreads& operator=(const BlasThreads&) = delete;
-
- private:
-  int previous_;
-};
+// Sets OpenBLAS's thread count for this object's life (autodiff/blas_threads.hpp).
+using autodiff::BlasThreads;
 
 }  // namespace experiments

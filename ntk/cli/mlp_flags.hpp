@@ -1,7 +1,7 @@
 // The command-line flags of a fully connected net's infinite-width kernel (--depth, --activation,
-// --sw2, --sb2, ...), shared by the tools that take them (ntk-kernel, ntk-regress) so that the
-// flags, their help and their error messages are the same everywhere. Header-only: tools link
-// CLI11, the libraries do not.
+// --sw2, --sb2, ...), shared by the command lines that take them (ntk-kernel's kernel_cli.cpp,
+// ntk-regress) so that the flags, their help and their error messages are the same everywhere.
+// Header-only: its users link CLI11, the libraries do not.
 #pragma once
 
 #include <cmath>

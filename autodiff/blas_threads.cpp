@@ -1,0 +1,21 @@
+#include "autodiff/blas_threads.hpp"
+
+// OpenBLAS's own controls, weak: absent (null) when the BLAS linked is not OpenBLAS.
+extern "C" {
+void openblas_set_num_threads(int) __attribute__((weak));
+int openblas_get_num_threads() __attribute__((weak));
+}
+
+namespace autodiff {
+
+BlasThreads::BlasThreads(int threads)
+    : previous_(openblas_get_num_threads != nullptr ? openblas_get_num_threads() : 0) {
+  if (openblas_set_num_threads != nullptr && threads != previous_) openblas_set_num_threads(threads);
+}
+
+BlasThreads::~BlasThreads() {
+  if (openblas_set_num_threads != nullptr && previous_ > 0 && openblas_get_num_threads() != previous_)
+    openblas_set_num_threads(previous_);
+}
+
+}  // namespace autodiff
