@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "program_runner.hpp"
 #include "scratch_dir.hpp"
 
 #include "nn/io.hpp"
@@ -27,7 +28,9 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-fs::path bin_dir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
+using test_support::bin_dir;
+using test_support::read_bytes;
+using Result = test_support::ProgramResult;
 
 fs::path scratch() {
   static const test_support::ScratchDir dir("cli_inputs");
@@ -37,28 +40,12 @@ fs::path scratch() {
 std::string file(const std::string& name) { return (scratch() / name).string(); }
 
 std::string write_bytes(const std::string& name, const std::string& bytes) {
-  std::ofstream(file(name), std::ios::binary) << bytes;
-  return file(name);
+  return test_support::write_bytes(file(name), bytes);
 }
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
 
 // bin/<program> <args>, stdout and stderr captured.
 Result run(const std::string& program, const std::string& args) {
-  const std::string command = fmt::format("'{}' {} > '{}' 2> '{}'", (bin_dir() / program).string(), args,
-                                          file("stdout.txt"), file("stderr.txt"));
-  const int raw = std::system(command.c_str());
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, read_bytes(file("stdout.txt")), read_bytes(file("stderr.txt"))};
+  return test_support::run_program(bin_dir() / program, args, scratch());
 }
 
 // A failure: the expected status, one line on stderr "<program>: error: ..." containing `message`.

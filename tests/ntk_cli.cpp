@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "program_runner.hpp"
 #include "scratch_dir.hpp"
 #include <fmt/format.h>
 
@@ -31,7 +32,7 @@ using ntk::KernelKind;
 namespace {
 
 // The tool sits next to the test program: build/bin/ntk-kernel.
-fs::path tool() { return fs::read_symlink("/proc/self/exe").parent_path() / "ntk-kernel"; }
+fs::path tool() { return test_support::bin_dir() / "ntk-kernel"; }
 
 fs::path scratch_dir() {
   static const test_support::ScratchDir dir("ntk_cli");
@@ -41,37 +42,16 @@ fs::path scratch_dir() {
 std::string file(const std::string& name) { return (scratch_dir() / name).string(); }
 
 std::string write_text(const std::string& name, const std::string& text) {
-  std::ofstream(file(name), std::ios::binary) << text;
-  return file(name);
+  return test_support::write_bytes(file(name), text);
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Result {
-  int status = -1;
-  std::string err;  // everything the tool wrote to stderr
-  std::size_t err_lines() const {
-    std::size_t n = 0;
-    for (char c : err) n += c == '\n';
-    return n;
-  }
-};
+using test_support::read_bytes;
+using Result = test_support::ProgramResult;
 
 // Runs ntk-kernel with `args` (already quoted where needed), stdout and stderr to files.
 Result run(const std::string& args) {
   REQUIRE(fs::exists(tool()));  // built by the ntk-kernel target, into the same bin/ folder
-  const std::string err = file("stderr.txt");
-  const std::string command = fmt::format("'{}' {} > '{}' 2> '{}'", tool().string(), args, file("stdout.txt"), err);
-  const int raw = std::system(command.c_str());
-  Result r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.err = read_text(err);
-  return r;
+  return test_support::run_program(tool(), args, scratch_dir());
 }
 
 Tensor random_inputs(std::size_t n, std::size_t d, std::uint64_t seed) {
@@ -169,7 +149,7 @@ TEST_CASE("ntk-kernel: bad files fail naming file and line, leaving no output", 
   check_failure("--input '" + bad + "'", file("k_missing.csv"), "bad.csv:3:");
   const Result r = run("--input '" + bad + "' --output '" + file("k_old.csv") + "'");
   CHECK(r.status == 1);
-  CHECK(read_text(file("k_old.csv")) == "old\n");
+  CHECK(read_bytes(file("k_old.csv")) == "old\n");
 }
 
 TEST_CASE("ntk-kernel: bad flag values fail with a one-line message naming the flag", "[ntk][cli]") {
@@ -193,7 +173,7 @@ TEST_CASE("ntk-kernel: bad flag values fail with a one-line message naming the f
   const Result same = run(in + " --output '" + x + "'");
   CHECK(same.status == 1);
   CHECK(same.err.find("would overwrite an input file") != std::string::npos);
-  CHECK(read_text(x) == "1,2\n3,4\n");
+  CHECK(read_bytes(x) == "1,2\n3,4\n");
   const Result r = run("--output '" + out + "'");  // no --input
   CHECK(r.status == 2);
   CHECK(r.err.find("--input is required") != std::string::npos);
