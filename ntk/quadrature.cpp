@@ -77,11 +77,11 @@ GaussianRule gauss_hermite(std::size_t n) {
   return rule;
 }
 
-GaussianRule gaussian_trapezoid(std::size_t n, double half_width) {
-  if (n < 2 || n > kMaxQuadratureNodes)
-    throw ad::Error(fmt::format("gaussian_trapezoid: needs 2 to {} nodes, got {}", kMaxQuadratureNodes, n));
-  if (!(half_width > 0.0) || !std::isfinite(half_width))
-    throw ad::Error(fmt::format("gaussian_trapezoid: half width must be positive, got {}", half_width));
+namespace {
+
+// The trapezoidal rule for E[f(z)], z ~ N(0, 1), on n equally spaced nodes in [-L, L] with weights
+// ∝ exp(-z²/2) summing to 1, unchecked (the public rule and the series' rule check their own n).
+GaussianRule trapezoid_rule(std::size_t n, double half_width) {
   GaussianRule rule;
   const double h = 2.0 * half_width / static_cast<double>(n - 1);
   double total = 0.0;
@@ -94,6 +94,16 @@ GaussianRule gaussian_trapezoid(std::size_t n, double half_width) {
   }
   for (double& weight : rule.weights) weight /= total;  // = h/√(2π) up to the truncated mass
   return rule;
+}
+
+}  // namespace
+
+GaussianRule gaussian_trapezoid(std::size_t n, double half_width) {
+  if (n < 2 || n > kMaxQuadratureNodes)
+    throw ad::Error(fmt::format("gaussian_trapezoid: needs 2 to {} nodes, got {}", kMaxQuadratureNodes, n));
+  if (!(half_width > 0.0) || !std::isfinite(half_width))
+    throw ad::Error(fmt::format("gaussian_trapezoid: half width must be positive, got {}", half_width));
+  return trapezoid_rule(n, half_width);
 }
 
 std::size_t automatic_quadrature_nodes(double max_variance) {
@@ -269,21 +279,9 @@ struct Coefficients {
 };
 
 // The series' 1-D rule: the Gaussian trapezoid on kSeriesNodes nodes in [-12, 12] (more nodes than
-// the public rules allow, so built here the same way), once.
+// the public rules allow), once.
 const GaussianRule& series_rule() {
-  static const GaussianRule rule = [] {
-    GaussianRule r;
-    const double h = 2.0 * kSeriesHalfWidth / static_cast<double>(kSeriesNodes - 1);
-    double total = 0.0;
-    for (std::size_t a = 0; a < kSeriesNodes; ++a) {
-      const double z = 0.5 * h * (2.0 * static_cast<double>(a) - static_cast<double>(kSeriesNodes - 1));
-      r.nodes.push_back(z);
-      r.weights.push_back(std::exp(-0.5 * z * z));
-      total += r.weights.back();
-    }
-    for (double& w : r.weights) w /= total;
-    return r;
-  }();
+  static const GaussianRule rule = trapezoid_rule(kSeriesNodes, kSeriesHalfWidth);
   return rule;
 }
 
