@@ -1,11 +1,13 @@
 // The experiments' shared library: statistics against known values, tidy CSV and atomic writes,
 // parallel sweeps that give the same slots at any thread count and pass errors on.
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -120,6 +122,9 @@ TEST_CASE("parallel_for passes the first error on and stops") {
                                      [&](std::size_t i) {
                                        ++started;
                                        if (i == 3) throw std::runtime_error("task 3 failed");
+                                       // Tasks that take a moment: an instant one let the other
+                                       // worker run all 996 others before the error was seen.
+                                       std::this_thread::sleep_for(std::chrono::milliseconds(1));
                                      }),
                     "task 3 failed");
   CHECK(started < 1000);
