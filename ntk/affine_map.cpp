@@ -37,15 +37,20 @@ void affine_variances(Kernel& k, const Affine& a) {
   for (std::size_t j = 0; j < k.var2.size(); ++j) k.var2.flat(j) = a.alpha * k.var2.flat(j) + a.beta;
 }
 
-void apply_affine(Kernel& k, const Affine& a) {
+void affine_entries(const Window& w, const Affine& a) {
   if (a.is_identity()) return;
-  double* K = k.nngp.data();
-  double* T = k.track_ntk ? k.ntk.data() : nullptr;
-  const std::size_t size = k.nngp.size();
+  double* K = w.nngp;
+  double* T = w.ntk;
+  const std::size_t size = w.rows * w.cols;
   for (std::size_t i = 0; i < size; ++i) {
     if (T) T[i] = a.gamma * T[i] + a.delta * K[i] + a.epsilon;
     K[i] = a.alpha * K[i] + a.beta;
   }
+}
+
+void apply_affine(Kernel& k, const Affine& a) {
+  if (a.is_identity()) return;
+  affine_entries(whole(k), a);
   affine_variances(k, a);
 }
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "ntk/infinite.hpp"
+#include "ntk/kernel_matrix.hpp"
 
 namespace ntk::detail {
 
@@ -19,8 +20,10 @@ Affine then(const Affine& f, const Affine& g);  // g ∘ f: f first
 // Checks a Dense layer against the state it is applied to, and returns its map.
 Affine dense_affine(const DenseLayer& layer, std::size_t fan_in);
 
-// The map on the variances alone (q ↦ αq + β), and on the whole state.
+// The map on the variances alone (q ↦ αq + β), on the entries of a window (every entry of it), and
+// on the whole state.
 void affine_variances(Kernel& k, const Affine& a);
+void affine_entries(const Window& w, const Affine& a);
 void apply_affine(Kernel& k, const Affine& a);
 
 // Throws unless `value` is a finite variance >= 0 (σ_w², σ_b²); `what` names the caller.

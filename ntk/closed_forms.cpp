@@ -21,12 +21,13 @@ constexpr double kPi = std::numbers::pi;
 struct Run {
   const std::vector<Stage>* stages;
   Affine post;
-  bool ntk_zero;  // Θ is 0 on entry (the input kernel): not read
+  bool ntk_zero;     // Θ is 0 on entry (the input kernel): not read
+  std::size_t col0;  // the global column of a row array's entry 0 (a window's first column)
 };
 
 constexpr double kInv2Pi = 1.0 / (2.0 * kPi);
 
-// One entry through one stage: (k, t) = (K, Θ) in, out; `post` too after the last stage.
+// One entry (i, j) through one stage: (k, t) = (K, Θ) in, out; `post` too after the last stage.
 inline void stage_entry(const Stage& st, std::size_t i, std::size_t j, double& k, double& t) {
   const double c = st.pre.alpha * k + st.pre.beta;
   t = st.pre.gamma * t + st.pre.delta * k + st.pre.epsilon;
@@ -50,7 +51,8 @@ inline void post_entry(const Affine& p, double& k, double& t) {
   k = p.alpha * k + p.beta;
 }
 
-// Stage `s` over row i, columns [begin, end) of the row arrays K and T (T may be null). Stages go
+// Stage `s` over global row i, columns [begin, end) of the row arrays K and T (T may be null), whose
+// entry j is global column run.col0 + j. Stages go
 // one after another over a row, which stays in cache, so that the columns of a stage are
 // independent work for the processor (through all stages at once, each entry is one long chain).
 void stage_row_scalar(const Run& run, std::size_t s, std::size_t i, double* K, double* T, std::size_t begin,
@@ -59,7 +61,7 @@ void stage_row_scalar(const Run& run, std::size_t s, std::size_t i, double* K, d
   const bool read_t = T && !(s == 0 && run.ntk_zero), last = s + 1 == run.stages->size();
   for (std::size_t j = begin; j < end; ++j) {
     double k = K[j], t = read_t ? T[j] : 0.0;
-    stage_entry(st, i, j, k, t);
+    stage_entry(st, i, run.col0 + j, k, t);
     if (last) post_entry(run.post, k, t);
     K[j] = k;
     if (T) T[j] = t;
@@ -128,8 +130,8 @@ NTK_AVX2 void stage_row_avx2(const Run& run, std::size_t s, std::size_t i, doubl
   const __m256d post_epsilon = _mm256_set1_pd(p.epsilon);
   const __m256d r1 = _mm256_set1_pd(st.r1[i]), s1 = _mm256_set1_pd(st.s1[i]);
   const __m256d s1_2pi = _mm256_set1_pd(st.s1[i] * kInv2Pi);
-  const double* r2 = st.r2.data();
-  const double* s2 = st.s2.data();
+  const double* r2 = st.r2.data() + run.col0;
+  const double* s2 = st.s2.data() + run.col0;
   std::size_t j = begin;
   for (; j + 4 <= end; j += 4) {
     const __m256d k_in = _mm256_loadu_pd(K + j);
@@ -177,8 +179,7 @@ bool use_avx2() {
 
 }  // namespace
 
-void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, bool ntk_zero, bool ntk_into_nngp) {
-  const std::size_t n1 = k.var1.size(), n2 = k.var2.size();
+void prepare_closed_form(Kernel& k, std::vector<Stage>& stages, const Affine& post) {
   for (Stage& st : stages) {
     affine_variances(k, st.pre);
     auto factors = [relu = st.relu](const Tensor& var, std::vector<double>& s, std::vector<double>& r) {
@@ -193,31 +194,41 @@ void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, 
     factors(k.var1, st.s1, st.r1);
     factors(k.var2, st.s2, st.r2);
     auto diagonal = [relu = st.relu](double q) { return relu ? 0.5 * q : (2.0 / kPi) * std::asin(2.0 * q / (1.0 + 2.0 * q)); };
-    for (std::size_t i = 0; i < n1; ++i) k.var1.flat(i) = diagonal(k.var1.flat(i));
-    for (std::size_t j = 0; j < n2; ++j) k.var2.flat(j) = diagonal(k.var2.flat(j));
+    for (std::size_t i = 0; i < k.var1.size(); ++i) k.var1.flat(i) = diagonal(k.var1.flat(i));
+    for (std::size_t j = 0; j < k.var2.size(); ++j) k.var2.flat(j) = diagonal(k.var2.flat(j));
   }
   affine_variances(k, post);
-  const Run run{&stages, post, ntk_zero};
+}
+
+void closed_form_entries(const Window& w, const std::vector<Stage>& stages, const Affine& post, bool ntk_zero,
+                         bool ntk_into_nngp) {
+  const std::size_t n1 = w.rows, n2 = w.cols;
+  const Run run{&stages, post, ntk_zero, w.col0};
   void (*row_fn)(const Run&, std::size_t, double*, double*, std::size_t, std::size_t) = closed_form_row_scalar;
 #ifdef NTK_HAVE_AVX2
   if (use_avx2()) row_fn = closed_form_row_avx2;
 #endif
-  double* K = k.nngp.data();
-  double* T = k.track_ntk ? k.ntk.data() : nullptr;
-  if (ntk_into_nngp) {  // Θ's row in a buffer per thread, then over K's row: k.ntk is never touched
+  double* K = w.nngp;
+  double* T = w.ntk;
+  if (ntk_into_nngp) {  // Θ's row in a buffer per thread, then over K's row: the NTK matrix is never touched
     parallel_for(n1, 8.0 * static_cast<double>(n2 * stages.size()), [&](std::size_t begin, std::size_t end) {
       std::vector<double> row(n2);
       for (std::size_t i = begin; i < end; ++i) {
-        const std::size_t first = first_column(k, i);
-        row_fn(run, i, K + i * n2, row.data(), first, n2);
+        const std::size_t first = w.first(i);
+        row_fn(run, w.row0 + i, K + i * n2, row.data(), first, n2);
         std::copy(row.begin() + static_cast<std::ptrdiff_t>(first), row.end(), K + i * n2 + first);
       }
     });
     return;
   }
   parallel_for(n1, 8.0 * static_cast<double>(n2 * stages.size()), [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) row_fn(run, i, K + i * n2, T ? T + i * n2 : nullptr, first_column(k, i), n2);
+    for (std::size_t i = begin; i < end; ++i) row_fn(run, w.row0 + i, K + i * n2, T ? T + i * n2 : nullptr, w.first(i), n2);
   });
+}
+
+void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, bool ntk_zero, bool ntk_into_nngp) {
+  prepare_closed_form(k, stages, post);
+  closed_form_entries(whole(k), stages, post, ntk_zero, ntk_into_nngp);
 }
 
 }  // namespace ntk::detail

@@ -13,6 +13,7 @@
 
 #include "ntk/affine_map.hpp"
 #include "ntk/infinite.hpp"
+#include "ntk/kernel_matrix.hpp"
 
 namespace ntk::detail {
 
@@ -28,7 +29,15 @@ struct Stage {
 // the variances along. `ntk_into_nngp` (needs ntk_zero and a tracked NTK): the resulting Θ is
 // written over k.nngp, row by row through a buffer, and the final NNGP is dropped — an NTK-only
 // run then holds one N1 × N2 matrix instead of two (k.ntk is neither read nor written).
+// It is the two halves below on the whole state.
 void closed_form_run(Kernel& k, std::vector<Stage>& stages, const Affine& post, bool ntk_zero,
                      bool ntk_into_nngp = false);
+
+// The per-point half: each stage's row and column factors from the variances of k (all its points),
+// which are mapped through the stages and `post`. O(N) per stage.
+void prepare_closed_form(Kernel& k, std::vector<Stage>& stages, const Affine& post);
+// The per-entry half, on a window (kernel_matrix.hpp) of the state the stages were prepared on.
+void closed_form_entries(const Window& w, const std::vector<Stage>& stages, const Affine& post, bool ntk_zero,
+                         bool ntk_into_nngp);
 
 }  // namespace ntk::detail

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <utility>
 
 #include <fmt/format.h>
@@ -22,13 +24,11 @@ using detail::Affine;
 using detail::Stage;
 using detail::apply_affine;
 using detail::check_variance;
-using detail::closed_form_run;
 using detail::dense_affine;
-using detail::gemm_transposed;
 using detail::large_matrix;
 using detail::mirror_upper;
-using detail::quadrature;
-using detail::syrk_upper;
+using detail::QuadraturePlan;
+using detail::Window;
 
 std::string to_string(KernelKind kind) { return kind == KernelKind::nngp ? "nngp" : "ntk"; }
 
@@ -65,6 +65,13 @@ void check_matrix(const char* what, const Tensor& x) {
   if (!ad::all_finite(x)) throw ad::Error(fmt::format("{}: inputs have non-finite entries", what));
 }
 
+void check_variances(const char* what, const Kernel& k) {
+  for (const Tensor* var : {&k.var1, &k.var2})
+    for (std::size_t i = 0; i < var->size(); ++i)
+      if (!std::isfinite(var->flat(i)) || var->flat(i) < 0.0)
+        throw ad::Error(fmt::format("{}: kernel variance {} at index {} (must be finite and >= 0)", what, var->flat(i), i));
+}
+
 void check_kernel(const char* what, const Kernel& k) {
   const std::size_t n1 = k.var1.size(), n2 = k.var2.size();
   const bool ok = k.nngp.dim() == 2 && k.nngp.shape()[0] == n1 && k.nngp.shape()[1] == n2 && k.var1.dim() == 1 &&
@@ -74,31 +81,18 @@ void check_kernel(const char* what, const Kernel& k) {
     throw ad::Error(fmt::format("{}: inconsistent kernel state (nngp {}, ntk {}, var1 {}, var2 {})", what,
                                 ad::to_string(k.nngp.shape()), ad::to_string(k.ntk.shape()),
                                 ad::to_string(k.var1.shape()), ad::to_string(k.var2.shape())));
-  for (const Tensor* var : {&k.var1, &k.var2})
-    for (std::size_t i = 0; i < var->size(); ++i)
-      if (!std::isfinite(var->flat(i)) || var->flat(i) < 0.0)
-        throw ad::Error(fmt::format("{}: kernel variance {} at index {} (must be finite and >= 0)", what, var->flat(i), i));
+  check_variances(what, k);
 }
 
-// The input layer. With `lazy_zero_ntk` the NTK matrix is allocated but not zeroed: the caller
-// passes ntk_zero = true to the first pass, which then does not read it.
-Kernel make_input_kernel(const Tensor& x1, const Tensor& x2, bool same, bool track_ntk, bool lazy_zero_ntk) {
+// The input layer's variances nngp(x, x) = |x|²/d and width, without its matrices.
+Kernel input_state(const Tensor& x1, const Tensor& x2, bool same, bool track_ntk) {
   check_matrix("input_kernel (x1)", x1);
   check_matrix("input_kernel (x2)", x2);
   if (x1.shape()[1] != x2.shape()[1])
     throw ad::Error(fmt::format("input_kernel: x1 has {} features per row and x2 has {} (shapes {} and {})",
                                 x1.shape()[1], x2.shape()[1], ad::to_string(x1.shape()), ad::to_string(x2.shape())));
-  const std::size_t n1 = x1.shape()[0], n2 = x2.shape()[0], d = x1.shape()[1];
+  const std::size_t d = x1.shape()[1];
   const double inv_d = 1.0 / static_cast<double>(d);
-  Kernel k;
-  k.same_inputs = same;
-  k.nngp = large_matrix(n1, n2);
-  if (same) {  // the upper triangle by SYRK, then mirrored: exactly symmetric
-    syrk_upper(x1, inv_d, k.nngp);
-    mirror_upper(k.nngp.data(), n1);
-  } else {
-    gemm_transposed(x1, x2, inv_d, k.nngp);
-  }
   auto squared_norms = [&](const Tensor& x) {
     Tensor v = Tensor::zeros({x.shape()[0]});
     for (std::size_t i = 0; i < x.shape()[0]; ++i) {
@@ -108,18 +102,41 @@ Kernel make_input_kernel(const Tensor& x1, const Tensor& x2, bool same, bool tra
     }
     return v;
   };
+  Kernel k;
+  k.same_inputs = same;
   k.var1 = squared_norms(x1);
   k.var2 = same ? k.var1 : squared_norms(x2);
-  if (same)  // the diagonal and the variances agree exactly
-    for (std::size_t i = 0; i < n1; ++i) k.nngp.flat(i * n1 + i) = k.var1.flat(i);
   k.track_ntk = track_ntk;
+  k.width = d;
+  return k;
+}
+
+// The input layer's entries in a window: nngp = X1 X2ᵀ/d (the upper triangle by SYRK, then
+// mirrored, for a symmetric kernel), and on the diagonal the variances, so that the two agree
+// exactly. Θ = 0 is left to the caller.
+void input_entries(const Tensor& x1, const Tensor& x2, const Tensor& var1, const Window& w) {
+  detail::input_gram(x1, x2, 1.0 / static_cast<double>(x1.shape()[1]), w);
+  if (!w.symmetric) return;
+  detail::mirror_window(w, w.nngp);
+  for (std::size_t i = 0; i < w.rows; ++i) {
+    const std::size_t g = w.row0 + i;
+    if (g >= w.col0 && g < w.col0 + w.cols) w.nngp[i * w.cols + (g - w.col0)] = var1.flat(g);
+  }
+}
+
+// The input layer. With `lazy_zero_ntk` the NTK matrix is allocated but not zeroed: the caller
+// passes ntk_zero = true to the first pass, which then does not read it.
+Kernel make_input_kernel(const Tensor& x1, const Tensor& x2, bool same, bool track_ntk, bool lazy_zero_ntk) {
+  Kernel k = input_state(x1, x2, same, track_ntk);
+  const std::size_t n1 = x1.shape()[0], n2 = x2.shape()[0];
+  k.nngp = large_matrix(n1, n2);
   if (track_ntk) {
     k.ntk = large_matrix(n1, n2);
     if (!lazy_zero_ntk) std::fill(k.ntk.data(), k.ntk.data() + k.ntk.size(), 0.0);
   } else {
     k.ntk = Tensor::zeros({0});
   }
-  k.width = d;
+  input_entries(x1, x2, k.var1, detail::whole(k));
   return k;
 }
 
@@ -156,15 +173,39 @@ void check_activation(const ActivationLayer& layer) {
                                 kMaxQuadratureNodes));
 }
 
+// One pass of a layer stack over the entries, with what it needs of the points (prepared from the
+// variances of all of them by plan_layers): a Dense map, a fused run of closed-form activations,
+// or a quadrature layer.
+struct Step {
+  enum class Kind { affine, closed_form, quadrature };
+  Kind kind = Kind::affine;
+  Affine map;             // affine: the map; closed_form: the map after the last stage
+  bool ntk_zero = false;  // Θ is 0 and was never written: affine writes it, closed_form does not read it
+  bool in_place = false;  // closed_form: Θ is computed over the NNGP's memory
+  std::vector<Stage> stages;
+  std::shared_ptr<const QuadraturePlan> quadrature;
+};
+
+void run_step(const Step& s, const Window& w) {
+  switch (s.kind) {
+    case Step::Kind::affine:
+      if (s.ntk_zero && w.ntk) std::fill(w.ntk, w.ntk + w.rows * w.cols, 0.0);
+      detail::affine_entries(w, s.map);
+      break;
+    case Step::Kind::closed_form: detail::closed_form_entries(w, s.stages, s.map, s.ntk_zero, s.in_place); break;
+    case Step::Kind::quadrature: detail::quadrature_entries(*s.quadrature, w); break;
+  }
+}
+
 // Layers applied in order, fused: Dense maps compose (Affine), identity activations vanish, and a
 // run of closed-form activations with the maps between them is one pass over memory; only
-// quadrature activations get passes of their own. Symmetric kernels are computed in their upper
-// triangle and mirrored at the end. `ntk_zero`: Θ is known to be 0 and was never written.
-// `ntk_only`: the caller wants k.ntk alone; when the layers are one closed-form pass from the input
-// kernel, Θ is computed over the NNGP's memory (closed_form_run's ntk_into_nngp) and moved to
-// k.ntk, and the NNGP is left unspecified: one kernel-sized matrix instead of two.
-Kernel run_layers(Kernel k, const std::vector<Layer>& layers, bool ntk_zero, bool ntk_only = false) {
-  check_kernel("serial", k);
+// quadrature activations get passes of their own. Each pass is prepared from k's variances, which
+// are mapped along, and handed to `each` in order. `ntk_zero`: Θ is known to be 0 and was never
+// written. `ntk_only`: the caller wants Θ alone; when the layers are one closed-form pass from the
+// input kernel, Θ is computed over the NNGP's memory (closed_form_run's ntk_into_nngp) and the
+// NNGP is left unspecified: one kernel-sized matrix instead of two. Returns whether it is.
+bool plan_layers(Kernel& k, const std::vector<Layer>& layers, bool ntk_zero, bool ntk_only,
+                 const std::function<void(Step&&)>& each) {
   for (const Layer& layer : layers)
     if (const auto* act = std::get_if<ActivationLayer>(&layer)) check_activation(*act);
   std::vector<Stage> stages;
@@ -173,18 +214,25 @@ Kernel run_layers(Kernel k, const std::vector<Layer>& layers, bool ntk_zero, boo
     const auto* act = std::get_if<ActivationLayer>(&layer);
     return act && !(act->has_closed_form() && act->method != ActivationMethod::quadrature);
   });
-  bool in_place = false;  // Θ ended up in k.nngp's memory
+  bool in_place = false;  // Θ ends up in k.nngp's memory
   auto flush = [&] {
+    Step step;
+    step.map = pending;
+    step.ntk_zero = ntk_zero;
     if (stages.empty()) {
-      if (ntk_zero && k.track_ntk) std::fill(k.ntk.data(), k.ntk.data() + k.ntk.size(), 0.0);
-      apply_affine(k, pending);
+      step.ntk_zero = ntk_zero && k.track_ntk;
+      if (!pending.is_identity()) detail::affine_variances(k, pending);
     } else {
       in_place = ntk_only && ntk_zero && k.track_ntk && !has_quadrature;
-      closed_form_run(k, stages, pending, ntk_zero, in_place);
+      step.kind = Step::Kind::closed_form;
+      step.in_place = in_place;
+      step.stages = std::move(stages);
+      detail::prepare_closed_form(k, step.stages, pending);
     }
     ntk_zero = false;
     stages.clear();
     pending = Affine{};
+    each(std::move(step));
   };
   for (const Layer& layer : layers) {
     if (const auto* d = std::get_if<DenseLayer>(&layer)) {
@@ -201,9 +249,21 @@ Kernel run_layers(Kernel k, const std::vector<Layer>& layers, bool ntk_zero, boo
       continue;
     }
     flush();
-    quadrature(k, act);
+    Step step;
+    step.kind = Step::Kind::quadrature;
+    step.quadrature = detail::prepare_quadrature(k, act);
+    each(std::move(step));
   }
   flush();
+  return in_place;
+}
+
+// The layers on a whole state: each pass prepared, then run over all entries; symmetric kernels
+// are computed in their upper triangle and mirrored at the end.
+Kernel run_layers(Kernel k, const std::vector<Layer>& layers, bool ntk_zero, bool ntk_only = false) {
+  check_kernel("serial", k);
+  const Window w = detail::whole(k);
+  const bool in_place = plan_layers(k, layers, ntk_zero, ntk_only, [&](Step&& step) { run_step(step, w); });
   if (in_place) std::swap(k.nngp, k.ntk);  // k.nngp: the untouched matrix, unspecified
   if (k.same_inputs) {
     const std::size_t n = k.var1.size();
@@ -279,6 +339,76 @@ Tensor infinite_width_kernel(const Tensor& x, const InfiniteMlp& mlp, KernelKind
   const bool ntk = kind == KernelKind::ntk;
   Kernel k = run_layers(make_input_kernel(x, x, true, ntk, true), layers, true, ntk);
   return ntk ? std::move(k.ntk) : std::move(k.nngp);
+}
+
+// ---- rows apart ------------------------------------------------------------------------------
+
+struct KernelRows::Impl {
+  Tensor x1, x2;  // x2 empty when symmetric
+  bool symmetric = false;
+  KernelKind kind = KernelKind::ntk;
+  Tensor var1;    // the input variances (the input layer's diagonal)
+  std::vector<Step> steps;
+  bool in_place = false;
+};
+
+KernelRows::KernelRows(Tensor x1, Tensor x2, const InfiniteMlp& mlp, KernelKind kind) : impl_(std::make_unique<Impl>()) {
+  impl_->x1 = std::move(x1);
+  impl_->x2 = std::move(x2);
+  prepare(mlp, kind, false);
+}
+
+KernelRows::KernelRows(Tensor x, const InfiniteMlp& mlp, KernelKind kind) : impl_(std::make_unique<Impl>()) {
+  impl_->x1 = std::move(x);
+  prepare(mlp, kind, true);
+}
+
+KernelRows::~KernelRows() = default;
+KernelRows::KernelRows(KernelRows&&) noexcept = default;
+KernelRows& KernelRows::operator=(KernelRows&&) noexcept = default;
+
+void KernelRows::prepare(const InfiniteMlp& mlp, KernelKind kind, bool symmetric) {
+  // As infinite_width_kernel: the same input state, checks and passes, prepared from all points.
+  Impl& m = *impl_;
+  const std::vector<Layer> layers = mlp_layers(mlp);
+  m.symmetric = symmetric;
+  m.kind = kind;
+  const bool ntk = kind == KernelKind::ntk;
+  Kernel k = input_state(m.x1, symmetric ? m.x1 : m.x2, symmetric, ntk);
+  check_variances("serial", k);
+  m.var1 = k.var1;
+  m.in_place = plan_layers(k, layers, true, ntk, [&](Step&& step) { m.steps.push_back(std::move(step)); });
+}
+
+std::size_t KernelRows::rows() const { return impl_->x1.shape()[0]; }
+
+std::size_t KernelRows::columns() const { return (impl_->symmetric ? impl_->x1 : impl_->x2).shape()[0]; }
+
+bool KernelRows::symmetric() const { return impl_->symmetric; }
+
+std::size_t KernelRows::row_alignment() const { return impl_->x1.shape()[1] > detail::kSmallGram ? detail::kGramTile : 1; }
+
+Tensor KernelRows::block(std::size_t begin, std::size_t end) const {
+  const Impl& m = *impl_;
+  if (begin > end || end > rows())
+    throw ad::Error(fmt::format("KernelRows::block: rows [{}, {}) of a kernel with {} rows", begin, end, rows()));
+  Window w;
+  w.rows = end - begin;
+  w.row0 = begin;
+  w.col0 = m.symmetric ? begin : 0;
+  w.cols = columns() - w.col0;
+  w.symmetric = m.symmetric;
+  if (w.rows == 0) return Tensor::empty({0, w.cols});
+  const bool ntk = m.kind == KernelKind::ntk;
+  Tensor nngp = large_matrix(w.rows, w.cols), theta;
+  if (ntk && !m.in_place) theta = large_matrix(w.rows, w.cols);  // (Θ in place: over the NNGP's memory)
+  w.nngp = nngp.data();
+  w.ntk = ntk && !m.in_place ? theta.data() : nullptr;
+  input_entries(m.x1, m.symmetric ? m.x1 : m.x2, m.var1, w);
+  for (const Step& step : m.steps) run_step(step, w);
+  Tensor& out = ntk && !m.in_place ? theta : nngp;
+  detail::mirror_window(w, out.data());
+  return std::move(out);
 }
 
 nn::MLPConfig mlp_config(const InfiniteMlp& mlp, std::size_t input_dim, std::size_t width) {

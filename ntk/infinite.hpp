@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -129,6 +130,46 @@ Kernel infinite_width_kernels(const Tensor& x, const InfiniteMlp& mlp);
 // One of them, (N1, N2).
 Tensor infinite_width_kernel(const Tensor& x1, const Tensor& x2, const InfiniteMlp& mlp, KernelKind kind);
 Tensor infinite_width_kernel(const Tensor& x, const InfiniteMlp& mlp, KernelKind kind);
+
+// Rows of an infinite-width kernel computed apart: block(begin, end) holds exactly the doubles that
+// infinite_width_kernel(x, mlp, kind) — or (x1, x2, mlp, kind) — gives in rows [begin, end), and
+// only those rows are ever in memory.
+//
+// Why: a kernel too large for one process's memory (60,000 points: 28.8 GB) can then be computed
+// and written piece by piece, by one process or by MPI ranks (`mpirun ntk-kernel`, distributed/).
+// What depends on single points — their variances through the layers, the quadrature rule and
+// every point's tables or series coefficients, the automatic node count and the series' degree
+// over all points — is prepared once here from all the points, by the whole call's own code; a
+// block then runs the whole call's passes over a window of rows, in which every entry comes from
+// its two points by the same arithmetic, in a loop over its row that starts and ends where the
+// whole matrix's does (ntk/kernel_matrix.hpp, Window). Memory: the points and, per layer, their
+// tables (O(N) each), plus two block-sized matrices while a block is computed.
+//
+// A symmetric kernel K(X, X) is computed, like the whole call does, in its upper triangle: block
+// returns the rows from the diagonal on, entry (i, j) at (i − begin, j − begin) for j >= begin,
+// the block's own square mirrored; the entries left of it are those of earlier rows' columns.
+class KernelRows {
+ public:
+  KernelRows(Tensor x1, Tensor x2, const InfiniteMlp& mlp, KernelKind kind);  // K(X1, X2)
+  KernelRows(Tensor x, const InfiniteMlp& mlp, KernelKind kind);              // K(X, X), symmetric
+  ~KernelRows();
+  KernelRows(KernelRows&&) noexcept;
+  KernelRows& operator=(KernelRows&&) noexcept;
+
+  std::size_t rows() const;
+  std::size_t columns() const;
+  bool symmetric() const;
+  // Rows [begin, end): (end − begin, columns() − first), first = begin when symmetric, else 0.
+  Tensor block(std::size_t begin, std::size_t end) const;
+  // Blocks whose rows start at multiples of this (or end at rows()) share no work: the input
+  // layer's Gram tiles (kernel_matrix.hpp) for points of more than 64 features, else 1.
+  std::size_t row_alignment() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  void prepare(const InfiniteMlp& mlp, KernelKind kind, bool symmetric);
+};
 
 // The finite nn::MLP (hidden width `width`) whose kernels at initialization tend to these: NTK
 // parameterization with the same sw2 and sb2; the standard one uses LeCun-normal init, whose

@@ -71,34 +71,91 @@ NTK_MULTIVERSIONED void axpy(double s, const double* x, double* y, std::size_t n
   for (std::size_t j = 0; j < n; ++j) y[j] += s * x[j];
 }
 
-// c = α A Bᵀ (upper triangle only if `upper`) for few features (d <= kSmallGram), in the kernel
-// threads: OpenBLAS would be no faster there, and its worker threads keep spinning for a while
-// after a call, taking CPU from the passes that follow.
-constexpr std::size_t kSmallGram = 64;
-void small_gram(const Tensor& a, const Tensor& b, double alpha, Tensor& c, bool upper) {
-  const std::size_t n1 = a.shape()[0], n2 = b.shape()[0], d = a.shape()[1];
+// The window's rows of α A Bᵀ, A the window's rows of X1 and B its columns of X2 (d <= kSmallGram),
+// in the kernel threads: OpenBLAS would be no faster there, and its worker threads keep spinning
+// for a while after a call, taking CPU from the passes that follow. Row i runs from w.first(i) to
+// the end, as in the whole matrix.
+void small_gram(const double* a, const double* b, std::size_t d, double alpha, const Window& w) {
+  const std::size_t n2 = w.cols;
   std::vector<double> bt(d * n2);  // Bᵀ: feature-major, so the inner loop runs along a row of c
   for (std::size_t j = 0; j < n2; ++j)
-    for (std::size_t f = 0; f < d; ++f) bt[f * n2 + j] = b.flat(j * d + f);
-  double* out = c.data();
-  parallel_for(n1, 0.25 * static_cast<double>(d * n2), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t f = 0; f < d; ++f) bt[f * n2 + j] = b[j * d + f];
+  parallel_for(w.rows, 0.25 * static_cast<double>(d * n2), [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
-      double* row = out + i * n2;
-      const std::size_t first = upper ? i : 0;
+      double* row = w.nngp + i * n2;
+      const std::size_t first = w.first(i);
       std::fill(row + first, row + n2, 0.0);
-      for (std::size_t f = 0; f < d; ++f) axpy(alpha * a.flat(i * d + f), bt.data() + f * n2 + first, row + first, n2 - first);
+      for (std::size_t f = 0; f < d; ++f) axpy(alpha * a[i * d + f], bt.data() + f * n2 + first, row + first, n2 - first);
+    }
+  });
+}
+
+// The window's entries by tiles (see input_gram).
+void tiled_gram(const Tensor& x1, const Tensor& x2, double alpha, const Window& w) {
+  const std::size_t n1 = x1.shape()[0], n2 = x2.shape()[0], d = x1.shape()[1], t = kGramTile;
+  std::vector<std::pair<std::size_t, std::size_t>> tiles;  // (tile row, tile column) touching the window
+  for (std::size_t ti = w.row0 / t; ti * t < w.row0 + w.rows; ++ti)
+    for (std::size_t tj = w.col0 / t; tj * t < w.col0 + w.cols; ++tj)
+      if (!w.symmetric || tj >= ti) tiles.emplace_back(ti, tj);
+  // Single-threaded products, whatever the number of kernel threads: a product split over another
+  // number of BLAS threads could round differently.
+  const autodiff::BlasThreads single_threaded_blas(1);
+  parallel_for(tiles.size(), 0.25 * static_cast<double>(t * t * d), [&](std::size_t begin, std::size_t end) {
+    std::vector<double> buffer;
+    for (std::size_t k = begin; k < end; ++k) {
+      const auto [ti, tj] = tiles[k];
+      const std::size_t r0 = ti * t, r1 = std::min(n1, r0 + t), c0 = tj * t, c1 = std::min(n2, c0 + t);
+      const double* a = x1.data() + r0 * d;
+      // A tile inside the window goes straight into it; one across its edge through a buffer, of
+      // which the window's entries are copied.
+      const bool inside = r0 >= w.row0 && r1 <= w.row0 + w.rows && c0 >= w.col0 && c1 <= w.col0 + w.cols;
+      double* c = inside ? w.nngp + (r0 - w.row0) * w.cols + (c0 - w.col0) : nullptr;
+      std::size_t ldc = w.cols;
+      if (!inside) {
+        buffer.assign((r1 - r0) * (c1 - c0), 0.0);
+        c = buffer.data();
+        ldc = c1 - c0;
+      }
+      if (w.symmetric && ti == tj) syrk_rows(a, r1 - r0, d, alpha, c, ldc);
+      else gemm_rows(a, r1 - r0, x2.data() + c0 * d, c1 - c0, d, alpha, c, ldc);
+      if (inside) continue;
+      for (std::size_t i = std::max(r0, w.row0); i < std::min(r1, w.row0 + w.rows); ++i) {
+        const std::size_t from = std::max({c0, w.col0, w.symmetric ? i : c0}), to = std::min(c1, w.col0 + w.cols);
+        for (std::size_t j = from; j < to; ++j) w.nngp[(i - w.row0) * w.cols + (j - w.col0)] = buffer[(i - r0) * ldc + (j - c0)];
+      }
     }
   });
 }
 
 }  // namespace
 
-void gemm_transposed(const Tensor& a, const Tensor& b, double alpha, Tensor& c) {  // c = α A Bᵀ
-  if (a.shape()[1] <= kSmallGram) return small_gram(a, b, alpha, c, false);
-  const std::size_t m = a.shape()[0], n = b.shape()[0], k = a.shape()[1];
-  if (m == 0 || n == 0) return;
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-              alpha, a.data(), static_cast<int>(k), b.data(), static_cast<int>(k), 0.0, c.data(), static_cast<int>(n));
+Window whole(Kernel& k) {
+  Window w;
+  w.nngp = k.nngp.data();
+  w.ntk = k.track_ntk ? k.ntk.data() : nullptr;
+  w.rows = k.nngp.shape()[0];
+  w.cols = k.nngp.shape()[1];
+  w.symmetric = k.same_inputs;
+  return w;
+}
+
+void mirror_window(const Window& w, double* a) {
+  if (!w.symmetric) return;
+  if (w.row0 == 0 && w.col0 == 0 && w.rows == w.cols) return mirror_upper(a, w.rows);
+  // Local row i is global row0 + i, at local column row0 + i - col0.
+  for (std::size_t i = 0; i < w.rows; ++i)
+    for (std::size_t j = 0; j < i; ++j) {
+      const std::size_t gi = w.row0 + i, gj = w.row0 + j;
+      if (gj < w.col0 || gi >= w.col0 + w.cols) continue;
+      a[i * w.cols + (gj - w.col0)] = a[j * w.cols + (gi - w.col0)];
+    }
+}
+
+void input_gram(const Tensor& x1, const Tensor& x2, double alpha, const Window& w) {
+  const std::size_t d = x1.shape()[1];
+  if (w.rows == 0 || w.cols == 0) return;
+  if (d <= kSmallGram) return small_gram(x1.data() + w.row0 * d, x2.data() + w.col0 * d, d, alpha, w);
+  tiled_gram(x1, x2, alpha, w);
 }
 
 void gemm_rows(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k, double alpha, double* c,
@@ -120,14 +177,6 @@ void syrk_rows(const double* a, std::size_t m, std::size_t k, double alpha, doub
   }
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(m), static_cast<int>(k), alpha, a,
               static_cast<int>(k), 0.0, c, static_cast<int>(ldc));
-}
-
-void syrk_upper(const Tensor& a, double alpha, Tensor& c) {  // upper triangle of c = α A Aᵀ
-  if (a.shape()[1] <= kSmallGram) return small_gram(a, a, alpha, c, true);
-  const std::size_t n = a.shape()[0], k = a.shape()[1];
-  if (n == 0) return;
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(k), alpha, a.data(),
-              static_cast<int>(k), 0.0, c.data(), static_cast<int>(n));
 }
 
 }  // namespace ntk::detail

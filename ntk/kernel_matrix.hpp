@@ -79,8 +79,33 @@ void parallel_for(std::size_t count, double cost, F f) {
   if (failure) std::rethrow_exception(failure);
 }
 
-// The columns j a row i needs: all, or j >= i for symmetric kernels.
-inline std::size_t first_column(const Kernel& k, std::size_t i) { return k.same_inputs ? i : 0; }
+// The piece of an (N1, N2) kernel matrix that a pass works on: rows [row0, row0 + rows) and
+// columns [col0, col0 + cols), row-major with `cols` entries a row, while the per-point arrays
+// (variances, factors, tables) stay indexed by the global point. A whole state is the window
+// (0, 0, N1, N2); ntk::KernelRows runs the same passes on windows of rows, and every pass computes
+// an entry from its row's and column's points alone, with a loop over a row that starts and ends
+// where the whole matrix's does — so an entry is the same double in any window that holds it.
+// In a symmetric kernel only the entries at or above the diagonal (global column >= global row)
+// are computed; the others are unspecified until mirrored.
+struct Window {
+  double* nngp = nullptr;
+  double* ntk = nullptr;  // null when the NTK is not tracked
+  std::size_t rows = 0, cols = 0, row0 = 0, col0 = 0;
+  bool symmetric = false;
+  // The first local column of local row i that is computed.
+  std::size_t first(std::size_t i) const {
+    if (!symmetric || row0 + i <= col0) return 0;
+    return std::min(cols, row0 + i - col0);
+  }
+};
+
+// The window of a whole kernel state.
+Window whole(Kernel& k);
+
+// In a symmetric window, copies each computed entry (i, j) of the square block of the rows' own
+// columns onto (j, i): the lower triangle of that block (the whole lower triangle for a whole
+// state), as the full matrix's mirror_upper does.
+void mirror_window(const Window& w, double* matrix);
 
 // Copies the upper triangle of a square row-major matrix onto its lower one, in cache blocks.
 void mirror_upper(double* a, std::size_t n);
@@ -90,14 +115,21 @@ void mirror_upper(double* a, std::size_t n);
 // arithmetic of a layer).
 Tensor large_matrix(std::size_t n1, std::size_t n2);
 
-// The Gram products of the input layer, into c (n1, n2): c = α A Bᵀ for A (n1, d) and B (n2, d),
-// and the upper triangle of c = α A Aᵀ.
-void gemm_transposed(const Tensor& a, const Tensor& b, double alpha, Tensor& c);
+// The Gram products of the input layer into a window's nngp: α X1 X2ᵀ at the window's entries
+// (those at or above the diagonal in a symmetric window, where X2 is X1). With few features
+// (d <= 64) each row is a loop of its own in the kernel threads; with more, the matrix is cut into
+// fixed tiles of kGramTile × kGramTile (global, from entry (0, 0)), each an OpenBLAS product of its
+// own — SYRK for the diagonal tiles of a symmetric matrix, GEMM for the others — single-threaded,
+// so that a window computes the tiles it touches with exactly the calls the whole matrix makes (a
+// window whose rows start and end at multiples of kGramTile, or at the end, shares no tile with
+// another).
+inline constexpr std::size_t kGramTile = 256;
+inline constexpr std::size_t kSmallGram = 64;  // features up to which the loop is used
+void input_gram(const Tensor& x1, const Tensor& x2, double alpha, const Window& w);
 // On raw row-major blocks (OpenBLAS), A (m, k) and B (n, k) contiguous, c with row stride ldc:
 // c = α A Bᵀ (m, n), and the upper triangle of c = α A Aᵀ (m, m).
 void gemm_rows(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k, double alpha, double* c,
                std::size_t ldc);
 void syrk_rows(const double* a, std::size_t m, std::size_t k, double alpha, double* c, std::size_t ldc);
-void syrk_upper(const Tensor& a, double alpha, Tensor& c);
 
 }  // namespace ntk::detail

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -142,105 +143,6 @@ std::pair<Tensor, Tensor> evaluate(const ActivationLayer& layer, const Tensor& x
 }
 
 }  // namespace
-
-// ---- per pair: the 2-D rule ------------------------------------------------------------------------
-
-void pairwise_quadrature(Kernel& k, const ActivationLayer& layer) {
-  double max_variance = 0.0;
-  for (const Tensor* var : {&k.var1, &k.var2})
-    for (std::size_t i = 0; i < var->size(); ++i) max_variance = std::max(max_variance, var->flat(i));
-  const std::size_t n = layer.nodes == 0 ? automatic_quadrature_nodes(max_variance) : layer.nodes;
-  const GaussianRule rule = gaussian_rule(layer.rule, n);
-  const std::vector<double>& z = rule.nodes;
-  const std::vector<double>& w = rule.weights;
-  const std::size_t n1 = k.var1.size(), n2 = k.var2.size();
-  const bool slopes = k.track_ntk;
-
-  // φ(√q_i z_k) and φ′(√q_i z_k) for every row: the u factor of every entry of that row.
-  auto table = [&](const Tensor& var, bool with_slopes) {
-    const std::size_t m = var.size();
-    Tensor args = Tensor::zeros({m, n});
-    for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t a = 0; a < n; ++a) args.flat(i * n + a) = std::sqrt(var.flat(i)) * z[a];
-    return evaluate(layer, args, with_slopes);
-  };
-  // (not a structured binding: the lambdas below capture f1 and df1, which clang before 16 refuses
-  // for bindings, and the fuzz build uses Debian's clang 14)
-  const std::pair<Tensor, Tensor> f1_table = table(k.var1, slopes);
-  const Tensor& f1 = f1_table.first;
-  const Tensor& df1 = f1_table.second;
-
-  // Entries (i, j) in the order they are computed; symmetric kernels need only j >= i.
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> entries;
-  entries.reserve(k.same_inputs ? n1 * (n1 + 1) / 2 : n1 * n2);
-  for (std::size_t i = 0; i < n1; ++i)
-    for (std::size_t j = first_column(k, i); j < n2; ++j) entries.emplace_back(i, j);
-
-  double* K = k.nngp.data();
-  double* T = slopes ? k.ntk.data() : nullptr;
-  // Work units of whole entries (about kBlock points or one entry), evaluated in blocks of rows
-  // a of about kBlock points: v_ab = √q2 (ρ z_a + √(1 - ρ²) z_b), b = 0..n-1, one autodiff pass
-  // per block. Blocks stay small because the tape's temporaries then stay in cache.
-  constexpr std::size_t kBlock = 1024;
-  const std::size_t per_unit = std::max<std::size_t>(1, kBlock / (n * n));
-  const std::size_t rows_per_block = std::max<std::size_t>(1, kBlock / n);
-  const std::size_t units = (entries.size() + per_unit - 1) / per_unit;
-  parallel_for(units, 30.0 * static_cast<double>(per_unit * n * n), [&](std::size_t ub, std::size_t ue) {
-    std::vector<double> along(per_unit), across(per_unit), value(per_unit), slope(per_unit);
-    for (std::size_t u = ub; u < ue; ++u) {
-      const std::size_t e0 = u * per_unit, e1 = std::min(entries.size(), e0 + per_unit);
-      for (std::size_t e = e0; e < e1; ++e) {
-        const auto [i, j] = entries[e];
-        const double q1 = k.var1.flat(i), q2 = k.var2.flat(j);
-        const double rho = q1 > 0.0 && q2 > 0.0 ? snap(K[i * n2 + j] / std::sqrt(q1 * q2)) : 0.0;
-        along[e - e0] = std::sqrt(q2) * rho;
-        across[e - e0] = std::sqrt(q2) * std::sqrt(1.0 - rho * rho);
-        value[e - e0] = slope[e - e0] = 0.0;
-      }
-      const std::size_t rows = (e1 - e0) * n;  // row r: entry e0 + r / n, outer node a = r % n
-      for (std::size_t r0 = 0; r0 < rows; r0 += rows_per_block) {
-        const std::size_t r1 = std::min(rows, r0 + rows_per_block);
-        Tensor args = Tensor::zeros({r1 - r0, n});
-        for (std::size_t r = r0; r < r1; ++r) {
-          const std::size_t e = r / n, a = r % n;
-          double* out = args.data() + (r - r0) * n;
-          for (std::size_t b = 0; b < n; ++b) out[b] = along[e] * z[a] + across[e] * z[b];
-        }
-        const auto [fv, dfv] = evaluate(layer, args, slopes);
-        for (std::size_t r = r0; r < r1; ++r) {
-          const std::size_t e = r / n, a = r % n, i = entries[e0 + e].first;
-          const double* f = fv.data() + (r - r0) * n;
-          double inner = 0.0;
-          for (std::size_t b = 0; b < n; ++b) inner += w[b] * f[b];
-          value[e] += w[a] * f1.flat(i * n + a) * inner;
-          if (slopes) {
-            const double* d = dfv.data() + (r - r0) * n;
-            double inner_slope = 0.0;
-            for (std::size_t b = 0; b < n; ++b) inner_slope += w[b] * d[b];
-            slope[e] += w[a] * df1.flat(i * n + a) * inner_slope;
-          }
-        }
-      }
-      for (std::size_t e = e0; e < e1; ++e) {
-        const std::size_t ij = entries[e].first * n2 + entries[e].second;
-        K[ij] = value[e - e0];
-        if (T) T[ij] *= slope[e - e0];
-      }
-    }
-  });
-
-  // Diagonals: E[φ(u)²], the 2-D rule at ρ = 1, so K(x, x) and var agree to rounding.
-  auto second_moment = [&](const Tensor& f, Tensor& var) {
-    for (std::size_t i = 0; i < var.size(); ++i) {
-      double m = 0.0;
-      for (std::size_t a = 0; a < n; ++a) m += w[a] * f.flat(i * n + a) * f.flat(i * n + a);
-      var.flat(i) = m;
-    }
-  };
-  if (!k.same_inputs) second_moment(table(k.var2, false).first, k.var2);
-  second_moment(f1, k.var1);
-  if (k.same_inputs) k.var2 = k.var1;
-}
 
 // ---- per point: the Hermite (Mehler) series ----------------------------------------------------------
 //
@@ -397,15 +299,149 @@ std::vector<double> transposed(const Coefficients& c, std::size_t points) {
   return t;
 }
 
+// The coefficients of a set of points: of φ, and of φ′ when the NTK is tracked.
+struct PointSet {
+  Coefficients f, df;
+};
+
 }  // namespace
 
-bool series_quadrature(Kernel& k, const ActivationLayer& layer) {
-  const std::size_t n1 = k.var1.size(), n2 = k.var2.size();
+// ---- a layer's plan: what depends on single points -------------------------------------------------
+
+// Everything an activation layer's pass needs besides the entries: the variances before the layer,
+// and the rule with the tables of every point (pairwise) or the coefficients of every point
+// (series). Computed once for all points of a state (prepare_*), then used on any window of it.
+struct QuadraturePlan {
+  ActivationLayer layer;
+  bool series = false;
+  bool slopes = false;  // the NTK is tracked: E[φ′φ′] too
+  bool same_inputs = false;
+  Tensor q1, q2;        // the variances before the layer
+  // pairwise: the rule, φ(√q1_i z_a) and φ′(√q1_i z_a) for every row point i, (N1, n)
+  GaussianRule rule;
+  Tensor f1, df1;
+  // series: the coefficients of the row points (and of the column points unless the same), the
+  // two series, and the columns' coefficient tables transposed
+  PointSet p1, p2;
+  Series value{}, slope{};
+  std::vector<double> value_t, slope_t;
+};
+
+namespace {
+
+// ---- per pair: the 2-D rule ------------------------------------------------------------------------
+
+std::shared_ptr<const QuadraturePlan> prepare_pairwise(Kernel& k, const ActivationLayer& layer) {
+  double max_variance = 0.0;
+  for (const Tensor* var : {&k.var1, &k.var2})
+    for (std::size_t i = 0; i < var->size(); ++i) max_variance = std::max(max_variance, var->flat(i));
+  const std::size_t n = layer.nodes == 0 ? automatic_quadrature_nodes(max_variance) : layer.nodes;
+  auto plan = std::make_shared<QuadraturePlan>();
+  plan->layer = layer;
+  plan->slopes = k.track_ntk;
+  plan->same_inputs = k.same_inputs;
+  plan->rule = gaussian_rule(layer.rule, n);
+  plan->q1 = k.var1;
+  plan->q2 = k.var2;
+  const std::vector<double>& z = plan->rule.nodes;
+  const std::vector<double>& w = plan->rule.weights;
+
+  // φ(√q_i z_k) and φ′(√q_i z_k) for every point: the u factor of every entry of its row.
+  auto table = [&](const Tensor& var, bool with_slopes) {
+    const std::size_t m = var.size();
+    Tensor args = Tensor::zeros({m, n});
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t a = 0; a < n; ++a) args.flat(i * n + a) = std::sqrt(var.flat(i)) * z[a];
+    return evaluate(layer, args, with_slopes);
+  };
+  std::tie(plan->f1, plan->df1) = table(k.var1, plan->slopes);
+
+  // Diagonals: E[φ(u)²], the 2-D rule at ρ = 1, so K(x, x) and var agree to rounding.
+  auto second_moment = [&](const Tensor& f, Tensor& var) {
+    for (std::size_t i = 0; i < var.size(); ++i) {
+      double m = 0.0;
+      for (std::size_t a = 0; a < n; ++a) m += w[a] * f.flat(i * n + a) * f.flat(i * n + a);
+      var.flat(i) = m;
+    }
+  };
+  if (!k.same_inputs) second_moment(table(k.var2, false).first, k.var2);
+  second_moment(plan->f1, k.var1);
+  if (k.same_inputs) k.var2 = k.var1;
+  return plan;
+}
+
+void pairwise_entries(const QuadraturePlan& p, const Window& win) {
+  const std::vector<double>& z = p.rule.nodes;
+  const std::vector<double>& w = p.rule.weights;
+  const std::size_t n = z.size(), n2 = win.cols;
+  const bool slopes = p.slopes;
+  const Tensor& f1 = p.f1;
+  const Tensor& df1 = p.df1;
+
+  // Work units of whole entries of one row (about kBlock points or one entry), evaluated in blocks
+  // of rows a of about kBlock points: v_ab = √q2 (ρ z_a + √(1 - ρ²) z_b), b = 0..n-1, one autodiff
+  // pass per block. Blocks stay small because the tape's temporaries then stay in cache. A row's
+  // units start at its first column whatever the window, so each entry is evaluated in the same
+  // block at the same place in any window (an activation's vectorized and scalar code can differ in
+  // the last bit). Symmetric kernels need only j >= i.
+  constexpr std::size_t kBlock = 1024;
+  const std::size_t per_unit = std::max<std::size_t>(1, kBlock / (n * n));
+  const std::size_t rows_per_block = std::max<std::size_t>(1, kBlock / n);
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> units;  // (local row, its first local column)
+  for (std::size_t i = 0; i < win.rows; ++i)
+    for (std::size_t j = win.first(i); j < n2; j += per_unit) units.emplace_back(i, j);
+
+  double* K = win.nngp;
+  double* T = slopes ? win.ntk : nullptr;
+  parallel_for(units.size(), 30.0 * static_cast<double>(per_unit * n * n), [&](std::size_t ub, std::size_t ue) {
+    std::vector<double> along(per_unit), across(per_unit), value(per_unit), slope(per_unit);
+    for (std::size_t u = ub; u < ue; ++u) {
+      const std::size_t i = units[u].first, gi = win.row0 + i, j0 = units[u].second, j1 = std::min(n2, j0 + per_unit);
+      const double q1 = p.q1.flat(gi);
+      for (std::size_t j = j0; j < j1; ++j) {
+        const double q2 = p.q2.flat(win.col0 + j);
+        const double rho = q1 > 0.0 && q2 > 0.0 ? snap(K[i * n2 + j] / std::sqrt(q1 * q2)) : 0.0;
+        along[j - j0] = std::sqrt(q2) * rho;
+        across[j - j0] = std::sqrt(q2) * std::sqrt(1.0 - rho * rho);
+        value[j - j0] = slope[j - j0] = 0.0;
+      }
+      const std::size_t rows = (j1 - j0) * n;  // row r: entry j0 + r / n, outer node a = r % n
+      for (std::size_t r0 = 0; r0 < rows; r0 += rows_per_block) {
+        const std::size_t r1 = std::min(rows, r0 + rows_per_block);
+        Tensor args = Tensor::zeros({r1 - r0, n});
+        for (std::size_t r = r0; r < r1; ++r) {
+          const std::size_t e = r / n, a = r % n;
+          double* out = args.data() + (r - r0) * n;
+          for (std::size_t b = 0; b < n; ++b) out[b] = along[e] * z[a] + across[e] * z[b];
+        }
+        const auto [fv, dfv] = evaluate(p.layer, args, slopes);
+        for (std::size_t r = r0; r < r1; ++r) {
+          const std::size_t e = r / n, a = r % n;
+          const double* f = fv.data() + (r - r0) * n;
+          double inner = 0.0;
+          for (std::size_t b = 0; b < n; ++b) inner += w[b] * f[b];
+          value[e] += w[a] * f1.flat(gi * n + a) * inner;
+          if (slopes) {
+            const double* d = dfv.data() + (r - r0) * n;
+            double inner_slope = 0.0;
+            for (std::size_t b = 0; b < n; ++b) inner_slope += w[b] * d[b];
+            slope[e] += w[a] * df1.flat(gi * n + a) * inner_slope;
+          }
+        }
+      }
+      for (std::size_t j = j0; j < j1; ++j) {
+        K[i * n2 + j] = value[j - j0];
+        if (T) T[i * n2 + j] *= slope[j - j0];
+      }
+    }
+  });
+}
+
+// ---- per point: the series ---------------------------------------------------------------------------
+
+std::shared_ptr<const QuadraturePlan> prepare_series(Kernel& k, const ActivationLayer& layer) {
   const bool slopes = k.track_ntk;
   const GaussianRule& rule = series_rule();
-  struct PointSet {
-    Coefficients f, df;
-  };
   auto coefficients = [&](const Tensor& var) {
     Tensor args = Tensor::empty({var.size(), kSeriesNodes});
     for (std::size_t i = 0; i < var.size(); ++i)
@@ -415,64 +451,105 @@ bool series_quadrature(Kernel& k, const ActivationLayer& layer) {
     if (slopes && set.f.converged) set.df = hermite_coefficients(slope);
     return set;
   };
-  const PointSet p1 = coefficients(k.var1);
-  if (!p1.f.converged || (slopes && !p1.df.converged)) return false;
-  PointSet p2_storage;
+  auto plan = std::make_shared<QuadraturePlan>();
+  plan->p1 = coefficients(k.var1);
+  if (!plan->p1.f.converged || (slopes && !plan->p1.df.converged)) return nullptr;
   if (!k.same_inputs) {
-    p2_storage = coefficients(k.var2);
-    if (!p2_storage.f.converged || (slopes && !p2_storage.df.converged)) return false;
+    plan->p2 = coefficients(k.var2);
+    if (!plan->p2.f.converged || (slopes && !plan->p2.df.converged)) return nullptr;
   }
-  const PointSet& p2 = k.same_inputs ? p1 : p2_storage;
-  const Series value = make_series(p1.f, p2.f);
-  const Series slope = slopes ? make_series(p1.df, p2.df) : Series{};
-  const std::vector<double> value_t = transposed(p2.f, n2);
-  const std::vector<double> slope_t = slopes ? transposed(p2.df, n2) : std::vector<double>{};
+  plan->layer = layer;
+  plan->series = true;
+  plan->slopes = slopes;
+  plan->same_inputs = k.same_inputs;
+  plan->q1 = k.var1;
+  plan->q2 = k.var2;
+  const PointSet& p1 = plan->p1;
+  const PointSet& p2 = k.same_inputs ? plan->p1 : plan->p2;
+  plan->value = make_series(p1.f, p2.f);
+  if (slopes) plan->slope = make_series(p1.df, p2.df);
+  plan->value_t = transposed(p2.f, k.var2.size());
+  if (slopes) plan->slope_t = transposed(p2.df, k.var2.size());
 
-  double* K = k.nngp.data();
-  double* T = slopes ? k.ntk.data() : nullptr;
-  // Blocks of 64 columns: their coefficients (2 × 64 × (K + 1) doubles) stay in cache over the rows.
+  // The variances E[φ(u)²], on the same rule: K(x, x) and var agree exactly.
+  for (std::size_t i = 0; i < k.var1.size(); ++i) k.var1.flat(i) = p1.f.energy[i];
+  if (k.same_inputs) {
+    k.var2 = k.var1;
+  } else {
+    for (std::size_t j = 0; j < k.var2.size(); ++j) k.var2.flat(j) = p2.f.energy[j];
+  }
+  return plan;
+}
+
+void series_entries(const QuadraturePlan& p, const Window& w) {
+  const bool slopes = p.slopes;
+  const std::size_t n2 = w.cols, columns = p.q2.size();
+  double* K = w.nngp;
+  double* T = slopes ? w.ntk : nullptr;
+  // Blocks of 64 columns, counted from global column 0 in any window: their coefficients
+  // (2 × 64 × (K + 1) doubles) stay in cache over the rows.
   constexpr std::size_t kColumns = 64;
-  const std::size_t blocks = (n2 + kColumns - 1) / kColumns;
-  const double terms = static_cast<double>(value.degree + (slopes ? slope.degree : 0) + 2);
-  parallel_for(blocks, 0.5 * terms * static_cast<double>(kColumns * n1), [&](std::size_t b0, std::size_t b1) {
+  const std::size_t first_block = w.col0 / kColumns, blocks = (w.col0 + n2 + kColumns - 1) / kColumns - first_block;
+  const double terms = static_cast<double>(p.value.degree + (slopes ? p.slope.degree : 0) + 2);
+  parallel_for(blocks, 0.5 * terms * static_cast<double>(kColumns * w.rows), [&](std::size_t b0, std::size_t b1) {
     double rho[kColumns], sum[kColumns], slope_sum[kColumns];
     for (std::size_t blk = b0; blk < b1; ++blk) {
-      const std::size_t j0 = blk * kColumns, j1 = std::min(n2, j0 + kColumns);
-      const std::size_t last_row = k.same_inputs ? j1 : n1;  // symmetric: rows i <= j only
-      for (std::size_t i = 0; i < last_row; ++i) {
-        const std::size_t first = k.same_inputs ? std::max(j0, i) : j0, count = j1 - first;
-        const double q1 = k.var1.flat(i);
+      // global columns [j0, j1)
+      const std::size_t j0 = std::max((first_block + blk) * kColumns, w.col0);
+      const std::size_t j1 = std::min((first_block + blk + 1) * kColumns, w.col0 + n2);
+      for (std::size_t i = 0; i < w.rows; ++i) {
+        const std::size_t g = w.row0 + i;     // global row
+        if (p.same_inputs && g >= j1) break;  // symmetric: rows g < j1 only
+        const std::size_t first = p.same_inputs ? std::max(j0, g) : j0, count = j1 - first;
+        const double q1 = p.q1.flat(g);
+        double* k_row = K + i * n2;  // its entry j is global column col0 + j
         for (std::size_t j = first; j < j1; ++j) {
-          const double q2 = k.var2.flat(j);
-          rho[j - first] = q1 > 0.0 && q2 > 0.0 ? snap(K[i * n2 + j] / std::sqrt(q1 * q2)) : 0.0;
+          const double q2 = p.q2.flat(j);
+          rho[j - first] = q1 > 0.0 && q2 > 0.0 ? snap(k_row[j - w.col0] / std::sqrt(q1 * q2)) : 0.0;
         }
-        sum_series(value, i, value_t.data(), n2, first, count, rho, sum);
-        if (slopes) sum_series(slope, i, slope_t.data(), n2, first, count, rho, slope_sum);
-        if (k.same_inputs && first == i) {  // the diagonal: ρ = 1 exactly, the series' full sums
-          sum[0] = p1.f.energy[i];
-          if (slopes) slope_sum[0] = p1.df.energy[i];
+        sum_series(p.value, g, p.value_t.data(), columns, first, count, rho, sum);
+        if (slopes) sum_series(p.slope, g, p.slope_t.data(), columns, first, count, rho, slope_sum);
+        if (p.same_inputs && first == g) {  // the diagonal: ρ = 1 exactly, the series' full sums
+          sum[0] = p.p1.f.energy[g];
+          if (slopes) slope_sum[0] = p.p1.df.energy[g];
         }
         for (std::size_t j = first; j < j1; ++j) {
-          K[i * n2 + j] = sum[j - first];
-          if (T) T[i * n2 + j] *= slope_sum[j - first];
+          k_row[j - w.col0] = sum[j - first];
+          if (T) T[i * n2 + (j - w.col0)] *= slope_sum[j - first];
         }
       }
     }
   });
+}
 
-  // The variances E[φ(u)²], on the same rule: K(x, x) and var agree exactly.
-  for (std::size_t i = 0; i < n1; ++i) k.var1.flat(i) = p1.f.energy[i];
-  if (k.same_inputs) {
-    k.var2 = k.var1;
-  } else {
-    for (std::size_t j = 0; j < n2; ++j) k.var2.flat(j) = p2.f.energy[j];
-  }
+}  // namespace
+
+void pairwise_quadrature(Kernel& k, const ActivationLayer& layer) {
+  const auto plan = prepare_pairwise(k, layer);
+  pairwise_entries(*plan, whole(k));
+}
+
+bool series_quadrature(Kernel& k, const ActivationLayer& layer) {
+  const auto plan = prepare_series(k, layer);
+  if (!plan) return false;
+  series_entries(*plan, whole(k));
   return true;
 }
 
+std::shared_ptr<const QuadraturePlan> prepare_quadrature(Kernel& k, const ActivationLayer& layer) {
+  if (layer.nodes == 0 && layer.rule == QuadratureRule::trapezoid)
+    if (auto plan = prepare_series(k, layer)) return plan;
+  return prepare_pairwise(k, layer);
+}
+
+void quadrature_entries(const QuadraturePlan& plan, const Window& w) {
+  if (plan.series) series_entries(plan, w);
+  else pairwise_entries(plan, w);
+}
+
 void quadrature(Kernel& k, const ActivationLayer& layer) {
-  const bool series = layer.nodes == 0 && layer.rule == QuadratureRule::trapezoid;
-  if (!series || !series_quadrature(k, layer)) pairwise_quadrature(k, layer);
+  const auto plan = prepare_quadrature(k, layer);
+  quadrature_entries(*plan, whole(k));
 }
 
 }  // namespace detail

@@ -4,7 +4,10 @@
 // with the pass that uses them.
 #pragma once
 
+#include <memory>
+
 #include "ntk/infinite.hpp"
+#include "ntk/kernel_matrix.hpp"
 
 namespace ntk::detail {
 
@@ -16,6 +19,15 @@ namespace ntk::detail {
 // pairwise_quadrature where the series does not converge; an explicit node count or the
 // Gauss–Hermite rule asks for pairwise_quadrature.
 void quadrature(Kernel& k, const ActivationLayer& layer);
+
+// quadrature() in two halves, for computing a kernel in windows (ntk::KernelRows): what a layer
+// needs of each point — the variances before it, the rule and every point's tables or series
+// coefficients, chosen from all the state's points (the automatic node count, the series' degree)
+// — computed once, with k's variances then mapped to E[φ(u)²]; and the pass over the entries of a
+// window of that state (kernel_matrix.hpp), any number of times.
+struct QuadraturePlan;
+std::shared_ptr<const QuadraturePlan> prepare_quadrature(Kernel& k, const ActivationLayer& layer);
+void quadrature_entries(const QuadraturePlan& plan, const Window& w);
 
 // The 2-D rule of `layer` per entry: n² points, n = layer.nodes or automatic_quadrature_nodes of
 // the largest variance. Cost O(N1·N2·n²) evaluations of φ; the reference for the series.
