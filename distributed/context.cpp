@@ -1,5 +1,6 @@
 #include "distributed/context.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -42,6 +43,26 @@ int size(MPI_Comm comm) {
   return s;
 }
 
+int launcher_ranks() {
+  // Open MPI's mpirun, MPICH's and Intel's hydra and Slurm's PMI-2 give the count; a PMIx launch
+  // (srun --mpi=pmix) gives a rank.
+  for (const char* count : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (const char* value = std::getenv(count)) return std::max(0, std::atoi(value));
+  for (const char* rank : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"})
+    if (std::getenv(rank) != nullptr) return 0;
+  return -1;
+}
+
+void require_same(MPI_Comm comm, const Values& values, const std::function<std::string(const Values&, const Values&)>& describe) {
+  Values low(values.size()), high(values.size());
+  const int count = static_cast<int>(values.size());
+  MPI_Allreduce(values.data(), low.data(), count, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm);
+  MPI_Allreduce(values.data(), high.data(), count, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
+  collectively(comm, [&] {
+    if (low != high) throw Error(describe(low, high));
+  });
+}
+
 void agree(MPI_Comm comm, const std::string& local_error) {
   const int me = rank(comm), ranks = size(comm);
   const int mine = local_error.empty() ? ranks : me;
@@ -56,6 +77,20 @@ void agree(MPI_Comm comm, const std::string& local_error) {
   MPI_Bcast(message.data(), static_cast<int>(length), MPI_CHAR, first, comm);
   // A failure of one rank (or some) names the first; one every rank saw (a bad setting) does not.
   throw Error(failed < ranks ? fmt::format("rank {}: {}", first, message) : message);
+}
+
+int exit_status(MPI_Comm comm, const char* program, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Error& e) {  // every rank has it
+    if (rank(comm) == 0) std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    return 1;
+  } catch (const std::exception& e) {  // this rank alone: end them all
+    std::fprintf(stderr, "%s: error: rank %d: %s\n", program, rank(comm), e.what());
+    std::fflush(stderr);
+    MPI_Abort(comm, 1);
+    return 1;
+  }
 }
 
 GridShape default_grid_shape(int ranks) {

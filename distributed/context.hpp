@@ -7,9 +7,11 @@
 // (prefixed "rank r:" unless every rank failed), so rank 0 can print one line and all exit non-zero.
 #pragma once
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <mpi.h>
 
@@ -35,9 +37,20 @@ class MpiSession {
 int rank(MPI_Comm comm);
 int size(MPI_Comm comm);
 
+// Whether this process was started by an MPI launcher (mpirun, mpiexec, srun), read from the
+// environment it sets, without MPI_Init: -1 when none, else the number of ranks (0 when the
+// launcher is known but not its count). For programs that run as plain processes too, where
+// MPI_Init alone (Open MPI's singleton start-up) costs half a second.
+int launcher_ranks();
+
 // `local_error` is empty on ranks that succeeded. Collective. Throws distributed::Error on every
 // rank when any rank failed.
 void agree(MPI_Comm comm, const std::string& local_error);
+
+// Collective: throws distributed::Error on every rank unless `values` are the same on all ranks;
+// the error is describe(smallest, largest), from each value's smallest and largest over ranks.
+using Values = std::vector<unsigned long long>;
+void require_same(MPI_Comm comm, const Values& values, const std::function<std::string(const Values&, const Values&)>& describe);
 
 // Runs f() on this rank, then agree()s on its outcome.
 template <class F>
@@ -51,6 +64,12 @@ void collectively(MPI_Comm comm, F&& f) {
   }
   agree(comm, error);
 }
+
+// The end of a program's main on every rank: runs body() and returns its exit status, or 1 after
+// an error — a distributed::Error (every rank has it) printed once, by rank 0, as
+// "<program>: error: <message>"; any other exception (this rank's alone) printed with the rank,
+// and then MPI_Abort ends the whole job rather than leave the others waiting.
+int exit_status(MPI_Comm comm, const char* program, const std::function<int()>& body);
 
 // A BLACS process grid of nprow × npcol ranks over `comm` (row-major ranks), released at the end.
 struct GridShape {

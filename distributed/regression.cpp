@@ -278,17 +278,11 @@ RegressionResult regress(MPI_Comm comm, const DataSet& train, const DataSet& tes
       throw Error(fmt::format("training points are {} x {} with {} targets, test points {} x {} with {}", n, d, classes, m,
                               test.dim(), test.targets()));
   });
-  {
-    unsigned long long mine[4] = {n, m, d, classes}, low[4], high[4];
-    MPI_Allreduce(mine, low, 4, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm);
-    MPI_Allreduce(mine, high, 4, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
-    collectively(comm, [&] {
-      if (!std::equal(low, low + 4, high))
-        throw Error(fmt::format("the data differ across ranks (training rows {}..{}, test rows {}..{}, dimension {}..{}, "
-                                "targets {}..{}): is every rank reading the same files?",
-                                low[0], high[0], low[1], high[1], low[2], high[2], low[3], high[3]));
-    });
-  }
+  require_same(comm, {n, m, d, classes}, [](const Values& low, const Values& high) {
+    return fmt::format("the data differ across ranks (training rows {}..{}, test rows {}..{}, dimension {}..{}, "
+                       "targets {}..{}): is every rank reading the same files?",
+                       low[0], high[0], low[1], high[1], low[2], high[2], low[3], high[3]);
+  });
   r.grid = s.grid.nprow > 0 ? s.grid : default_grid_shape(r.ranks);
   const double resident = std::max(train.resident_bytes(), 0.0) + std::max(test.resident_bytes(), 0.0);
   r.planned = plan_memory_max(n, m, d, classes, r.grid, s, resident);

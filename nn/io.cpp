@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -35,13 +36,20 @@ void write_file_atomically(const std::string& path, const std::function<void(std
   }
 }
 
+std::string npy_header(const std::vector<std::size_t>& shape) {
+  std::ostringstream out;
+  xt::detail::write_header(out, xt::detail::build_typestring<double>(), false, shape);
+  return out.str();
+}
+
 void save_npy(const std::string& path, const ad::Tensor& t) {
   write_file_atomically(
       path,
       [&](std::ostream& out) {
         // xt::dump_npy's header, then the row-major data straight from the tensor (xt::dump_npy
         // never checked its writes, and its string form copies the array twice).
-        xt::detail::write_header(out, xt::detail::build_typestring<double>(), false, t.shape());
+        const std::string header = npy_header(std::vector<std::size_t>(t.shape().begin(), t.shape().end()));
+        out.write(header.data(), static_cast<std::streamsize>(header.size()));
         out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size() * sizeof(double)));
       },
       "save_npy");

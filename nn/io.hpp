@@ -8,6 +8,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "autodiff/tensor.hpp"
 
@@ -18,6 +19,10 @@ namespace nn {
 // tensor's own buffer: no copy of it, no whole-file string (a 200 MB kernel used to cost two
 // more 200 MB buffers and most of a run's time in memmove and page faults).
 void save_npy(const std::string& path, const autodiff::Tensor& t);
+// The header save_npy writes for a float64 array of this shape in C order: magic, version, the
+// dict, spaces up to a multiple of 64 bytes (128 for a matrix). For writers that put the data in
+// place themselves (`mpirun ntk-kernel`'s ranks, distributed/kernel_file.hpp).
+std::string npy_header(const std::vector<std::size_t>& shape);
 
 // Writes a file all or nothing: `write` streams its contents into path + ".partial", which is
 // renamed over path once every write has succeeded. Any failure (open, a write cut short by a full

@@ -38,6 +38,9 @@ GaussianRule gauss_hermite(std::size_t n) {
   Tensor jacobi = Tensor::zeros({n, n});
   for (std::size_t k = 0; k + 1 < n; ++k)
     jacobi.flat(k * n + k + 1) = jacobi.flat((k + 1) * n + k) = std::sqrt(static_cast<double>(k + 1));
+  // (single-threaded: LAPACK over another number of BLAS threads could round differently, and the
+  // rule must be the same wherever it is computed — one process or `mpirun ntk-kernel`'s ranks)
+  const autodiff::BlasThreads single_threaded_blas(1);
   const SymmetricEigen eig = symmetric_eigen(jacobi, "gauss_hermite");
   // h_k = He_k / √k!: h_{k+1} = (x h_k - √k h_{k-1}) / √(k+1), stable for the sizes allowed.
   auto hermite = [n](double x) {
@@ -187,18 +190,19 @@ const GaussianRule& series_rule() {
   return rule;
 }
 
-// w_a h_k(z_a) for the rule's nodes, (nodes, kSeriesMaxDegree + 1): the normalized three-term
-// recurrence h_{k+1} = (z h_k − √k h_{k−1})/√(k+1).
-const Tensor& weighted_hermite() {
+// w_a h_k(z_a) for the rule's nodes, stored transposed — (kSeriesMaxDegree + 1, nodes), row k the
+// k-th polynomial at every node: the normalized three-term recurrence
+// h_{k+1} = (z h_k − √k h_{k−1})/√(k+1).
+const Tensor& weighted_hermite_t() {
   static const Tensor table = [] {
     const std::size_t n = kSeriesNodes, m = kSeriesMaxDegree + 1;
     const GaussianRule& rule = series_rule();
-    Tensor t = Tensor::empty({n, m});
+    Tensor t = Tensor::empty({m, n});
     for (std::size_t a = 0; a < n; ++a) {
       const double z = rule.nodes[a];
       double previous = 0.0, current = 1.0;
       for (std::size_t k = 0; k < m; ++k) {
-        t.flat(a * m + k) = rule.weights[a] * current;
+        t.flat(k * n + a) = rule.weights[a] * current;
         const double next = (z * current - std::sqrt(static_cast<double>(k)) * previous) / std::sqrt(static_cast<double>(k + 1));
         previous = current;
         current = next;
@@ -214,8 +218,19 @@ Coefficients hermite_coefficients(const Tensor& values) {
   const std::size_t points = values.shape()[0], n = kSeriesNodes, m = kSeriesMaxDegree + 1;
   const GaussianRule& rule = series_rule();
   Coefficients out;
-  const Tensor c = ad::matmul(values, weighted_hermite());  // (points, m)
-  out.c.assign(c.data(), c.data() + c.size());
+  // c = values · W, (points, m), in products of 256 points, each single-threaded: the same OpenBLAS
+  // calls, so the same doubles, whatever the number of threads (a product split over another number
+  // of BLAS threads can round differently; `mpirun ntk-kernel`'s ranks run one thread each).
+  constexpr std::size_t kChunk = 256;
+  out.c.resize(points * m);
+  const Tensor& hermite_t = weighted_hermite_t();
+  const autodiff::BlasThreads single_threaded_blas(1);
+  parallel_for((points + kChunk - 1) / kChunk, 0.5 * static_cast<double>(kChunk * n * m), [&](std::size_t b0, std::size_t b1) {
+    for (std::size_t b = b0; b < b1; ++b) {
+      const std::size_t p0 = b * kChunk, rows = std::min(points, p0 + kChunk) - p0;
+      gemm_rows(values.data() + p0 * n, rows, hermite_t.data(), m, n, 1.0, out.c.data() + p0 * m, m);
+    }
+  });
   out.energy.resize(points);
   out.converged = true;
   for (std::size_t i = 0; i < points && out.converged; ++i) {

@@ -3,12 +3,7 @@
 # ran the program and saw what it expects (the single-process comparison line, or exactly one
 # error message and no output file).
 #   check_ntk_regress.sh BIN_DIR MPIEXEC CASE
-set -euo pipefail
-bin=$(cd "$1" && pwd) mpiexec=$2 case=$3
-folder=$(mktemp -d)
-trap 'rm -rf "$folder"' EXIT
-mpi_args=(--oversubscribe)
-if [ "$(id -u)" -eq 0 ]; then mpi_args+=(--allow-run-as-root); fi
+source "$(dirname "$0")/mpi_test_setup.sh"
 
 # Small regression problems as .npy: 97 training points (not a multiple of any block × grid
 # used here), 13 test points, 6 features, 3 targets; dup/: a training set with a repeated point.

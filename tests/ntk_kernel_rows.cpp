@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "autodiff/blas_threads.hpp"
 #include "nn/random.hpp"
 #include "ntk/infinite.hpp"
 
@@ -133,6 +135,28 @@ TEST_CASE("rows computed apart equal the whole kernel when the Gram matrix is ti
   const InfiniteMlp tanh{.depth = 1, .activation = Activation::tanh, .sw2 = 1.0, .sb2 = 0.1};
   check_blocks(KernelRows(small, tanh, KernelKind::ntk), ntk::infinite_width_kernel(small, tanh, KernelKind::ntk),
                {7, 8, 49, 50});
+}
+
+TEST_CASE("rows computed apart equal the whole kernel whatever the number of threads", "[ntk][infinite][rows]") {
+  // One process may run OpenBLAS and the kernel passes on several threads, an MPI rank on one: the
+  // series' coefficient products, the Gauss–Hermite rule's eigenvalues and the Gram tiles must not
+  // depend on it.
+  const Tensor x = random_inputs(300, 6, 8), wide = random_inputs(300, 70, 9);
+  std::vector<std::pair<InfiniteMlp, Tensor>> runs = {
+      {{.depth = 2, .activation = Activation::tanh, .sw2 = 1.0, .sb2 = 0.1}, x},
+      {{.depth = 1, .activation = Activation::sin, .quadrature_rule = ntk::QuadratureRule::gauss_hermite,
+        .quadrature_nodes = 60}, x},
+      {{.depth = 2, .activation = Activation::relu, .sw2 = 2.0, .sb2 = 0.1}, wide}};
+  for (const auto& [mlp, points] : runs) {
+    INFO(mlp.describe());
+    Tensor whole;
+    {
+      const autodiff::BlasThreads many(4);
+      whole = ntk::infinite_width_kernel(points, mlp, KernelKind::ntk);
+    }
+    const autodiff::BlasThreads one(1);
+    check_blocks(KernelRows(points, mlp, KernelKind::ntk), whole, {100, 200, 300});
+  }
 }
 
 TEST_CASE("KernelRows refuses rows outside the kernel and bad settings as the whole call does", "[ntk][infinite][rows]") {

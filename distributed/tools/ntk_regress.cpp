@@ -10,7 +10,6 @@
 // positive definite, a memory limit) or 2 (bad command line); no partial output file.
 #include <cmath>
 #include <cstdio>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -213,15 +212,5 @@ int main(int argc, char** argv) {
     return 2;
   }
   dist::set_threads_per_rank(s.threads);
-  try {
-    return run(comm, s);
-  } catch (const dist::Error& e) {  // every rank has it
-    if (root) std::fprintf(stderr, "ntk-regress: error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {  // this rank alone: end them all
-    std::fprintf(stderr, "ntk-regress: error: rank %d: %s\n", dist::rank(comm), e.what());
-    std::fflush(stderr);
-    MPI_Abort(comm, 1);
-    return 1;
-  }
+  return dist::exit_status(comm, "ntk-regress", [&] { return run(comm, s); });
 }
