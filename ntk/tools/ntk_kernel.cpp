@@ -7,6 +7,9 @@
 //
 // The settings (and the seed) go to stderr; errors are one line naming file and line, exit status
 // 1 (bad data or settings) or 2 (bad command line), and leave no output file behind.
+//
+// This main is built where MPI was not found; with MPI, ntk-kernel is distributed/tools/ntk_kernel.cpp,
+// the same program, which under `mpirun -np R` also writes the kernel from R ranks.
 #include "ntk/cli/kernel_cli.hpp"
 
 int main(int argc, char** argv) { return ntk::kernel_cli(argc, argv); }
