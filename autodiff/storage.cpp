@@ -60,12 +60,19 @@ struct FreeLists {
 thread_local bool lists_gone = false;  // trivially destructible: readable after `lists` is destroyed
 thread_local FreeLists lists;
 
-FreeLists::~FreeLists() {
-  for (auto& list : lists)
+void free_all(FreeLists& free_lists) noexcept {
+  for (auto& list : free_lists.lists) {
     for (void* raw : list) {
-      NTK_UNPOISON(static_cast<char*>(raw) + kHeader, capacity_of(static_cast<std::size_t>(&list - lists)));
+      NTK_UNPOISON(static_cast<char*>(raw) + kHeader, capacity_of(static_cast<std::size_t>(&list - free_lists.lists)));
       std::free(raw);
     }
+    list.clear();
+  }
+  free_lists.kept_bytes = 0;
+}
+
+FreeLists::~FreeLists() {
+  free_all(*this);
   lists_gone = true;  // blocks freed later in this thread's exit go straight to the system
 }
 
@@ -110,6 +117,10 @@ void deallocate(void* block) noexcept {
     NTK_UNPOISON(block, capacity_of(c));
     std::free(raw);
   }
+}
+
+void release_cached() noexcept {
+  if (!lists_gone) free_all(lists);
 }
 
 }  // namespace autodiff::storage

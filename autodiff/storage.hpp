@@ -16,6 +16,10 @@ namespace autodiff {
 namespace storage {
 void* allocate(std::size_t bytes);
 void deallocate(void* block) noexcept;  // any thread may free a block any other allocated
+// Gives the blocks this thread keeps for reuse back to the system (up to 256 MB a thread): for
+// code that, after many transient tensors, holds one large allocation for long (a rank of
+// distributed/ filling its share of a kernel) and wants its resident memory to be what it holds.
+void release_cached() noexcept;
 }  // namespace storage
 
 template <class T>

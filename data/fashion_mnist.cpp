@@ -1,5 +1,6 @@
 #include "data/fashion_mnist.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <stdexcept>
@@ -111,7 +112,9 @@ std::size_t fashion_mnist_rows(const std::filesystem::path& dir, Split split) {
 
 FashionMnist load_fashion_mnist_rows(const std::filesystem::path& dir, Split split, const std::vector<std::size_t>& rows,
                                      Normalization normalization) {
-  return select(read_split(dir, split, kAllItems), split, rows, normalization);
+  // Only the images up to the last one asked for are kept (the rest is read to check the file).
+  const std::size_t kept = rows.empty() ? 0 : *std::max_element(rows.begin(), rows.end()) + 1;
+  return select(read_split(dir, split, kept), split, rows, normalization);
 }
 
 const std::string& fashion_mnist_class_name(int label) {

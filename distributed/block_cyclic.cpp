@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -67,31 +68,50 @@ Tensor select_rows(const Tensor& x, const std::vector<std::size_t>& rows) {
   return out;
 }
 
-void fill_kernel(Matrix& m, const Tensor& row_points, const Tensor& col_points, const PairKernel& kernel,
+void fill_kernel(Matrix& m, const RowPoints& rows, const Tensor& col_points, const PairKernel& kernel,
                  std::size_t panel_entries, const SelfKernel& self) {
   const std::size_t lr = m.layout.local_rows(), lc = m.layout.local_cols();
-  if (row_points.shape()[0] != lr || col_points.shape()[0] != lc)
-    throw Error(fmt::format("fill_kernel: {} row points and {} column points for a {} x {} local array",
-                            row_points.shape()[0], col_points.shape()[0], lr, lc));
+  if (col_points.shape()[0] != lc)
+    throw Error(fmt::format("fill_kernel: {} column points for a {} x {} local array", col_points.shape()[0], lr, lc));
   if (lr == 0 || lc == 0) return;
-  const std::size_t panel = std::max<std::size_t>(1, panel_entries / lr);
   const std::size_t d = col_points.shape()[1];
-  for (std::size_t c0 = 0; c0 < lc; c0 += panel) {
-    const std::size_t c1 = std::min(lc, c0 + panel), width = c1 - c0;
-    Tensor cols = Tensor::empty({width, d});
-    std::memcpy(cols.data(), col_points.data() + c0 * d, width * d * sizeof(double));
-    const Tensor block = kernel(row_points, cols);
-    if (block.dim() != 2 || block.shape()[0] != lr || block.shape()[1] != width)
-      throw Error("fill_kernel: the kernel function returned a matrix of the wrong shape");
-    for (std::size_t j = 0; j < width; ++j) {
-      double* column = m.local.data() + (c0 + j) * lr;
-      for (std::size_t i = 0; i < lr; ++i) column[i] = block.flat(i * width + j);
+  for (std::size_t r0 = 0; r0 < lr; r0 += kRowsPerLoad) {
+    const std::size_t r1 = std::min(lr, r0 + kRowsPerLoad), height = r1 - r0;
+    const Tensor row_points = rows(r0, r1);
+    if (row_points.dim() != 2 || row_points.shape()[0] != height || row_points.shape()[1] != d)
+      throw Error(fmt::format("fill_kernel: {} row points of dimension {} for rows {}..{} of dimension {}",
+                              row_points.shape()[0], row_points.dim() == 2 ? row_points.shape()[1] : 0, r0, r1, d));
+    const std::size_t panel = std::max<std::size_t>(1, panel_entries / height);
+    for (std::size_t c0 = 0; c0 < lc; c0 += panel) {
+      const std::size_t c1 = std::min(lc, c0 + panel), width = c1 - c0;
+      Tensor cols = Tensor::empty({width, d});
+      std::memcpy(cols.data(), col_points.data() + c0 * d, width * d * sizeof(double));
+      const Tensor block = kernel(row_points, cols);
+      if (block.dim() != 2 || block.shape()[0] != height || block.shape()[1] != width)
+        throw Error("fill_kernel: the kernel function returned a matrix of the wrong shape");
+      for (std::size_t j = 0; j < width; ++j) {
+        double* column = m.local.data() + (c0 + j) * lr + r0;
+        for (std::size_t i = 0; i < height; ++i) column[i] = block.flat(i * width + j);
+      }
     }
+    if (!self) continue;
+    for (std::size_t j = 0; j < lc; ++j)
+      for (std::size_t i = r0; i < r1; ++i)
+        if (m.layout.global_rows[i] == m.layout.global_cols[j]) m.at(i, j) = self(select_rows(row_points, {i - r0})).flat(0);
   }
-  if (!self) return;
-  for (std::size_t j = 0; j < lc; ++j)
-    for (std::size_t i = 0; i < lr; ++i)
-      if (m.layout.global_rows[i] == m.layout.global_cols[j]) m.at(i, j) = self(select_rows(row_points, {i})).flat(0);
+}
+
+void fill_kernel(Matrix& m, const Tensor& row_points, const Tensor& col_points, const PairKernel& kernel,
+                 std::size_t panel_entries, const SelfKernel& self) {
+  if (row_points.shape()[0] != m.layout.local_rows())
+    throw Error(fmt::format("fill_kernel: {} row points for a local array of {} rows", row_points.shape()[0],
+                            m.layout.local_rows()));
+  const RowPoints rows = [&](std::size_t first, std::size_t last) {
+    std::vector<std::size_t> picked(last - first);
+    std::iota(picked.begin(), picked.end(), first);
+    return select_rows(row_points, picked);
+  };
+  fill_kernel(m, rows, col_points, kernel, panel_entries, self);
 }
 
 std::vector<double> gather(const Matrix& m, MPI_Comm comm, int root) {

@@ -54,9 +54,15 @@ using PairKernel = std::function<Tensor(const Tensor& a, const Tensor& b)>;
 // kernel(x, x) by the symmetric path (the library's same-inputs code).
 using SelfKernel = std::function<Tensor(const Tensor& x)>;
 
-// Every local entry (i, j) = kernel(row_points[i], col_points[j]): row_points holds the points of
-// the local rows in local order, col_points those of the local columns. Computed as
-// kernel(row_points, col_points[panel]) — the row's point first, as the single-process kernel
+// rows(first, last): the points of local rows [first, last), in local order (one per row).
+using RowPoints = std::function<Tensor(std::size_t first, std::size_t last)>;
+// Local rows loaded at a time by fill_kernel: the points of the local rows are never all in memory
+// (on a 1 × Q grid a rank's rows are all N points, which would not divide over the ranks).
+inline constexpr std::size_t kRowsPerLoad = 2048;
+
+// Every local entry (i, j) = kernel(point of row i, col_points[j]), col_points holding the points
+// of the local columns. The rows' points come from `rows`, kRowsPerLoad at a time. Computed as
+// kernel(row points, col_points[panel]) — the row's point first, as the single-process kernel
 // K(X1, X2) and the upper triangle of K(X, X) have it (quadrature is not exactly symmetric in its
 // two points) — and transposed into the column-major local array; panels hold about
 // `panel_entries` entries.
@@ -64,6 +70,9 @@ using SelfKernel = std::function<Tensor(const Tensor& x)>;
 // self(point) instead: the symmetric path knows x = x′ exactly (relu's arc-cosine angle is then 0,
 // where the x ≠ x′ path's rounding of cos θ ≈ 1 moves θ by ~1e-8), so the diagonal equals the
 // single-process kernel's.
+void fill_kernel(Matrix& m, const RowPoints& rows, const Tensor& col_points, const PairKernel& kernel,
+                 std::size_t panel_entries, const SelfKernel& self = {});
+// The same with the rows' points at hand (row_points holds them in local order).
 void fill_kernel(Matrix& m, const Tensor& row_points, const Tensor& col_points, const PairKernel& kernel,
                  std::size_t panel_entries, const SelfKernel& self = {});
 

@@ -6,7 +6,13 @@
 #include <fstream>
 #include <vector>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <fmt/format.h>
+
+#include "autodiff/storage.hpp"
 
 #include "distributed/scalapack.hpp"
 
@@ -146,6 +152,13 @@ double peak_rss_bytes() {
   while (std::getline(status, line))
     if (line.rfind("VmHWM:", 0) == 0) return 1024.0 * std::stod(line.substr(6));
   return 0.0;
+}
+
+void release_free_memory() {
+  autodiff::storage::release_cached();
+#if defined(__GLIBC__) && !defined(NTK_SANITIZER_BUILD)
+  malloc_trim(0);
+#endif
 }
 
 void set_threads_per_rank(int threads) {

@@ -110,6 +110,11 @@ int ranks_on_this_machine(MPI_Comm comm);
 // Peak resident memory of this process so far (VmHWM of /proc/self/status), bytes; 0 if unknown.
 double peak_rss_bytes();
 
+// Gives the system back what freed memory this thread still holds — the tensor recycler's free
+// lists (autodiff/storage.hpp, up to 256 MB) and glibc's free heap pages — so that a rank's peak
+// is what it holds: called between the phases of a distributed computation, after transient loads.
+void release_free_memory();
+
 // Threads per rank: the library's kernel passes (NTK_THREADS, read at their first use) and
 // OpenBLAS (no-op when the BLAS is not OpenBLAS). One rank per core wants 1. Call before any kernel.
 void set_threads_per_rank(int threads);

@@ -169,17 +169,18 @@ MemoryPlan plan_memory(std::size_t n_train, std::size_t n_test, std::size_t dim,
   const auto count = [nb](std::size_t n, int coord, int procs) { return static_cast<double>(local_count(n, nb, coord, procs)); };
   const double lr = count(n_train, myrow, grid.nprow), lc = count(n_train, mycol, grid.npcol);
   const double lc_targets = count(classes, mycol, grid.npcol);
-  double largest_test_rows = 0.0, test_rows = 0.0;
-  for (const auto& [start, m] : test_chunks(n_test, s.test_chunk)) {
+  double largest_test_rows = 0.0;
+  for (const auto& [start, m] : test_chunks(n_test, s.test_chunk))
     largest_test_rows = std::max(largest_test_rows, count(m, myrow, grid.nprow));
-    test_rows += count(m, myrow, grid.nprow);
-  }
   const double chunk = static_cast<double>(std::min(n_test, s.test_chunk)), c = static_cast<double>(classes);
   MemoryPlan p;
   p.train_kernel = 8.0 * lr * lc;
   p.test_kernel = 8.0 * largest_test_rows * lc;
   p.targets = 8.0 * lr * lc_targets;
-  p.points = 8.0 * (static_cast<double>(dim) + c) * (lr + lc + test_rows);
+  // The points of its columns (kept throughout), of one load of its rows and of its rows of a test
+  // chunk; the targets of its rows and of that chunk.
+  const double row_load = std::min(lr, static_cast<double>(kRowsPerLoad));
+  p.points = 8.0 * static_cast<double>(dim) * (lc + row_load + largest_test_rows) + 8.0 * c * (lr + largest_test_rows);
   // The kernel of one panel: the NNGP and NTK of the panel and the copy the caller keeps.
   const double panel = std::min(lr * lc, std::max(static_cast<double>(s.panel_entries), std::max(lr, largest_test_rows)));
   p.workspace = 3.0 * 8.0 * panel;
@@ -320,16 +321,16 @@ RegressionResult regress(MPI_Comm comm, const DataSet& train, const DataSet& tes
     }
   });
 
-  // The points this rank needs: its rows and columns of K, its rows of every test chunk.
-  Tensor x_rows, y_rows, x_cols, x_test, y_test;
+  // What this rank keeps: the points of its columns of K (the columns of every test chunk too) and
+  // the targets of its rows. The points of its rows are loaded kRowsPerLoad at a time while K is
+  // filled, and its test rows chunk by chunk: on a 1 × Q grid a rank's rows are all N training
+  // points and all test points, which held whole would not divide over the ranks.
+  Tensor y_rows, x_cols;
   collectively(comm, [&] {
-    std::tie(x_rows, y_rows) = train.load(layout_k->global_rows);
-    if (layout_k->global_cols == layout_k->global_rows) x_cols = x_rows;
-    else x_cols = train.load(layout_k->global_cols).first;
-    std::vector<std::size_t> test_rows;
-    for (std::size_t k = 0; k < chunks.size(); ++k)
-      for (std::size_t i : layout_t[k].global_rows) test_rows.push_back(chunks[k].first + i);
-    std::tie(x_test, y_test) = test.load(test_rows);
+    y_rows = train.load(layout_k->global_rows).second;
+    x_cols = train.load(layout_k->global_cols).first;
+    test.load({0});  // a test file that cannot be read fails now, before the work
+    release_free_memory();  // (what loading held, before the kernel takes its share)
   });
   phase("load");
 
@@ -337,7 +338,13 @@ RegressionResult regress(MPI_Comm comm, const DataSet& train, const DataSet& tes
   Matrix k_train;
   collectively(comm, [&] {
     k_train = zeros(*layout_k);
-    fill_kernel(k_train, x_rows, x_cols, kernel, s.panel_entries, s.kernel.self_kernel());
+    const RowPoints rows = [&](std::size_t first, std::size_t last) {
+      return train.load(std::vector<std::size_t>(layout_k->global_rows.begin() + static_cast<std::ptrdiff_t>(first),
+                                                 layout_k->global_rows.begin() + static_cast<std::ptrdiff_t>(last)))
+          .first;
+    };
+    fill_kernel(k_train, rows, x_cols, kernel, s.panel_entries, s.kernel.self_kernel());
+    release_free_memory();  // (the panels' and row loads' tensors, before the solve)
     for (double v : k_train.local)
       if (!std::isfinite(v)) throw Error("the training kernel has non-finite entries (overflow: huge inputs or variances?)");
   });
@@ -381,19 +388,16 @@ RegressionResult regress(MPI_Comm comm, const DataSet& train, const DataSet& tes
   // Predictions chunk by chunk: the distributed test kernel times A, gathered on rank 0.
   if (me == 0) r.predictions = Tensor::empty({m, classes});
   Tensor targets_all = me == 0 ? Tensor::empty({m, classes}) : Tensor();
-  std::size_t offset = 0;  // into x_test's rows
   for (std::size_t k = 0; k < chunks.size(); ++k) {
     double start = MPI_Wtime();
-    const std::size_t local = layout_t[k].local_rows();
     Matrix k_test;
+    Tensor x_test, y_test;  // this rank's rows of the chunk
     collectively(comm, [&] {
+      std::vector<std::size_t> rows = layout_t[k].global_rows;
+      for (std::size_t& i : rows) i += chunks[k].first;
+      std::tie(x_test, y_test) = test.load(rows);
       k_test = zeros(layout_t[k]);
-      fill_kernel(k_test, select_rows(x_test, [&] {
-                    std::vector<std::size_t> rows(local);
-                    std::iota(rows.begin(), rows.end(), offset);
-                    return rows;
-                  }()),
-                  x_cols, kernel, s.panel_entries);
+      fill_kernel(k_test, x_test, x_cols, kernel, s.panel_entries);
       for (double v : k_test.local)
         if (!std::isfinite(v)) throw Error("the test kernel has non-finite entries (overflow: huge inputs or variances?)");
     });
@@ -402,7 +406,7 @@ RegressionResult regress(MPI_Comm comm, const DataSet& train, const DataSet& tes
     Matrix p = zeros(layout_p[k]), t = zeros(layout_p[k]);
     for (std::size_t j = 0; j < t.layout.local_cols(); ++j)
       for (std::size_t i = 0; i < t.layout.local_rows(); ++i)
-        t.at(i, j) = y_test.flat((offset + i) * classes + t.layout.global_cols[j]);
+        t.at(i, j) = y_test.flat(i * classes + t.layout.global_cols[j]);
     const int rows = static_cast<int>(chunks[k].second);
     const double unit = 1.0, nothing = 0.0;
     pdgemm_("N", "N", &rows, &rhs, &order, &unit, k_test.local.data(), &one, &one, layout_t[k].desc.data(),
@@ -413,7 +417,6 @@ RegressionResult regress(MPI_Comm comm, const DataSet& train, const DataSet& tes
       std::copy(predictions.begin(), predictions.end(), r.predictions.data() + chunks[k].first * classes);
       std::copy(targets.begin(), targets.end(), targets_all.data() + chunks[k].first * classes);
     }
-    offset += local;
     add_time("predict", seconds_between(start));
   }
   clock = MPI_Wtime();

@@ -2,8 +2,8 @@
 # `mpiexec -n R ntk-kernel` (distributed/tools/ntk_kernel.cpp): CASE is one of the checks below.
 #   check_ntk_kernel_mpi.sh BIN_DIR MPIEXEC CASE
 # An agreement case runs plain ntk-kernel and then mpiexec on 2 and 3 ranks with the same flags,
-# and requires the .npy files to be equal byte for byte (cmp) and the MPI run's log to say it ran
-# on those ranks in pieces. A refusal case requires every rank to exit non-zero (each rank's own
+# and requires every rank to exit 0, the .npy files to be equal byte for byte (cmp) and the MPI
+# run's log to say it ran on those ranks in pieces. A refusal case requires every rank to exit non-zero (each rank's own
 # status, recorded by a wrapper: mpiexec is told not to end a job at a rank's first non-zero exit),
 # exactly one error line containing the expected words, no output file (nor .partial), and no hang
 # (each mpiexec runs under `timeout`).
@@ -59,6 +59,9 @@ agrees() {
     run "$ranks" "$@" --output "$folder/k.npy"
     cat "$folder/log"
     [ "$status" -eq 0 ] || { echo "FAILED: $ranks ranks exited $status"; exit 1; }
+    for ((r = 0; r < ranks; r++)); do  # (mpiexec does not tell: it runs each rank to its end)
+      [ "$(cat "$folder/status/$r" 2> /dev/null)" = 0 ] || { echo "FAILED: rank $r did not exit 0"; exit 1; }
+    done
     grep -q "; $ranks ranks$" "$folder/log" || { echo "FAILED: the run did not go over $ranks ranks"; exit 1; }
     grep -q "pieces of [0-9]* rows over $ranks ranks" "$folder/log" || { echo "FAILED: no pieces written"; exit 1; }
     cmp "$folder/k1.npy" "$folder/k.npy" || { echo "FAILED: $ranks ranks differ from one process: $*"; exit 1; }
@@ -92,7 +95,7 @@ case $case in
     run 0 --input "$folder/x.npy" --depth 2 --output "$folder/k1.npy"
     run 1 --input "$folder/x.npy" --depth 2 --output "$folder/k.npy"
     cat "$folder/log"
-    [ "$status" -eq 0 ] || { echo "FAILED: exit status $status"; exit 1; }
+    [ "$(cat "$folder/status/0" 2> /dev/null)" = 0 ] || { echo "FAILED: the rank did not exit 0"; exit 1; }
     grep -q "wrote .*k.npy" "$folder/log" || { echo "FAILED: nothing written"; exit 1; }
     if grep -q "ranks" "$folder/log"; then echo "FAILED: one rank went over MPI"; exit 1; fi
     cmp "$folder/k1.npy" "$folder/k.npy" || { echo "FAILED: 1 rank differs"; exit 1; } ;;

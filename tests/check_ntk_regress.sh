@@ -110,6 +110,19 @@ d = np.abs(a - b).max() / np.abs(a).max(); print('1 vs 3 ranks: relative differe
       --test-y "$folder/yt.npy" --kind nngp --depth 0 --ridge-absolute 0 --block 4 ;;
   memory-limit)  # refused before allocating: the plan exceeds the limit
     refused "over the limit" 3 "${data[@]}" --memory-limit 1e-6 ;;
+  memory-available)  # the default limit, what the machine has available: 2,000,000 training points
+    # (16 TB of kernel a rank) are refused from the counts alone — the Fashion-MNIST folder here
+    # holds label files only, so reading any image would fail with another message
+    mkdir -p "$folder/fake"
+    /usr/bin/python3 - "$folder/fake" <<'PY'
+import gzip, os, struct, sys
+for name, count in [("train-labels-idx1-ubyte.gz", 2000000), ("t10k-labels-idx1-ubyte.gz", 10)]:
+    with gzip.open(os.path.join(sys.argv[1], name), "wb") as f:
+        f.write(struct.pack(">BBBBI", 0, 0, 8, 1, count) + bytes(count))
+PY
+    fake=(--fashion-mnist --fashion-mnist-dir "$folder/fake" --train-size 2000000 --test-size 10)
+    refused "more than this machine has available for each of its 1 ranks" 0 "${fake[@]}"
+    refused "more than this machine has available for each of its 2 ranks" 2 "${fake[@]}" ;;
   bad-arguments)
     refused "--block must be >= 1" 2 "${data[@]}" --block 0
     refused "process grid needs 4 ranks" 3 "${data[@]}" --grid 2x2

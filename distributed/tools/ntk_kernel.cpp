@@ -71,6 +71,7 @@ int run(MPI_Comm comm, const ntk::tools::KernelFlags& s) {
   dist::collectively(comm, [&] {
     if (s.input2.empty()) kernel.emplace(std::move(x1), settings.mlp, settings.kind);
     else kernel.emplace(std::move(x1), std::move(x2), settings.mlp, settings.kind);
+    dist::release_free_memory();  // (what reading and preparing held, before the pieces)
   });
   if (me == 0)
     std::fprintf(stderr, "ntk-kernel: %s; %d ranks\n", ntk::tools::describe_infinite_kernel(s, settings, inputs).c_str(),
