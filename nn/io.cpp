@@ -14,6 +14,8 @@
 #include <xtensor/xnpy.hpp>
 #include <zlib.h>
 
+#include "autodiff/huge_pages.hpp"
+
 namespace nn {
 
 namespace ad = autodiff;
@@ -268,6 +270,9 @@ ad::Tensor load_npy(const std::string& path) {
   const NpyLayout layout = npy_layout(header, size - prefix - header_length, path);
   if (layout.native()) {
     ad::Tensor t = ad::Tensor::empty(ad::Shape(layout.shape.begin(), layout.shape.end()));
+    // Read into 2 MiB pages: the read's page faults on 4 KiB pages cost ~10× the copy (31 MB of
+    // Fashion-MNIST rows: 0.1 s instead of 0.01 s on this project's VMs).
+    autodiff::advise_huge_pages(t.data(), t.size() * sizeof(double));
     if (layout.count > 0) read(reinterpret_cast<char*>(t.data()), layout.count * sizeof(double));
     return t;
   }
