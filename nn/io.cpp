@@ -37,16 +37,38 @@ void write_file_atomically(const std::string& path, const std::function<void(std
   }
 }
 
-void save_npy(const std::string& path, const ad::Tensor& t) {
+namespace {
+
+// The header, then the data from the tensor's own buffer: whole, or in pieces given back as they
+// are written (`release`).
+void write_npy(const std::string& path, const ad::Tensor& t, bool release) {
   write_file_atomically(
       path,
       [&](std::ostream& out) {
         // xt::dump_npy's header, then the row-major data straight from the tensor (xt::dump_npy
         // never checked its writes, and its string form copies the array twice).
         xt::detail::write_header(out, xt::detail::build_typestring<double>(), false, t.shape());
-        out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size() * sizeof(double)));
+        const char* data = reinterpret_cast<const char*>(t.data());
+        const std::size_t bytes = t.size() * sizeof(double);
+        const std::size_t piece = release ? std::size_t{8} << 20 : bytes;
+        for (std::size_t done = 0; done < bytes; done += piece) {
+          const std::size_t n = std::min(piece, bytes - done);
+          out.write(data + done, static_cast<std::streamsize>(n));
+          if (!release) continue;
+          out.flush();  // in the file's pages now: the tensor's may go
+          ad::release_pages(const_cast<char*>(data + done), n);
+        }
       },
       "save_npy");
+}
+
+}  // namespace
+
+void save_npy(const std::string& path, const ad::Tensor& t) { write_npy(path, t, false); }
+
+void save_npy(const std::string& path, ad::Tensor&& t) {
+  const ad::Tensor consumed = std::move(t);
+  write_npy(path, consumed, true);
 }
 
 namespace {

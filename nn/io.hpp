@@ -18,6 +18,11 @@ namespace nn {
 // tensor's own buffer: no copy of it, no whole-file string (a 200 MB kernel used to cost two
 // more 200 MB buffers and most of a run's time in memmove and page faults).
 void save_npy(const std::string& path, const autodiff::Tensor& t);
+// The same for a tensor the caller is done with (a kernel on its way out): written 8 MiB at a time,
+// each piece's memory given back to the system once written (autodiff::release_pages), so the
+// page cache takes pages that are in use already; on this project's VMs a new 200 MB file takes
+// 0.03 s that way and 0.34 s in fresh pages. The tensor is consumed (empty afterwards).
+void save_npy(const std::string& path, autodiff::Tensor&& t);
 
 // Writes a file all or nothing: `write` streams its contents into path + ".partial", which is
 // renamed over path once every write has succeeded. Any failure (open, a write cut short by a full

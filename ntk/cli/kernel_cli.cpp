@@ -111,11 +111,12 @@ int run(const Settings& s) {
   progress_off.reset();
   const double compute_seconds = since(start);
   const auto written = Clock::now();
-  ntk::write_matrix(s.output, kernel);
+  const std::string kernel_shape = shape(kernel);
+  ntk::write_matrix(s.output, std::move(kernel));  // (its memory goes back as it is written)
   const double write_seconds = since(written);
   // The whole run, read to write, and where it went.
   std::fprintf(stderr, "ntk-kernel: wrote %s (%s) in %.3g s (read %.3g s, kernel %.3g s, write %.3g s)\n",
-               s.output == "-" ? "standard output" : s.output.c_str(), shape(kernel).c_str(), since(begin), read_seconds,
+               s.output == "-" ? "standard output" : s.output.c_str(), kernel_shape.c_str(), since(begin), read_seconds,
                compute_seconds, write_seconds);
   return 0;
 }
