@@ -15,6 +15,8 @@
 #include <xtensor/xnpy.hpp>
 #include <zlib.h>
 
+#include "autodiff/huge_pages.hpp"
+
 namespace nn {
 
 namespace ad = autodiff;
@@ -42,7 +44,11 @@ std::string npy_header(const std::vector<std::size_t>& shape) {
   return out.str();
 }
 
-void save_npy(const std::string& path, const ad::Tensor& t) {
+namespace {
+
+// The header, then the data from the tensor's own buffer: whole, or in pieces given back as they
+// are written (`release`).
+void write_npy(const std::string& path, const ad::Tensor& t, bool release) {
   write_file_atomically(
       path,
       [&](std::ostream& out) {
@@ -50,9 +56,27 @@ void save_npy(const std::string& path, const ad::Tensor& t) {
         // never checked its writes, and its string form copies the array twice).
         const std::string header = npy_header(std::vector<std::size_t>(t.shape().begin(), t.shape().end()));
         out.write(header.data(), static_cast<std::streamsize>(header.size()));
-        out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size() * sizeof(double)));
+        const char* data = reinterpret_cast<const char*>(t.data());
+        const std::size_t bytes = t.size() * sizeof(double);
+        const std::size_t piece = release ? std::size_t{8} << 20 : bytes;
+        for (std::size_t done = 0; done < bytes; done += piece) {
+          const std::size_t n = std::min(piece, bytes - done);
+          out.write(data + done, static_cast<std::streamsize>(n));
+          if (!release) continue;
+          out.flush();  // in the file's pages now: the tensor's may go
+          ad::release_pages(const_cast<char*>(data + done), n);
+        }
       },
       "save_npy");
+}
+
+}  // namespace
+
+void save_npy(const std::string& path, const ad::Tensor& t) { write_npy(path, t, false); }
+
+void save_npy(const std::string& path, ad::Tensor&& t) {
+  const ad::Tensor consumed = std::move(t);
+  write_npy(path, consumed, true);
 }
 
 namespace {
@@ -276,6 +300,9 @@ ad::Tensor load_npy(const std::string& path) {
   const NpyLayout layout = npy_layout(header, size - prefix - header_length, path);
   if (layout.native()) {
     ad::Tensor t = ad::Tensor::empty(ad::Shape(layout.shape.begin(), layout.shape.end()));
+    // Read into 2 MiB pages: the read's page faults on 4 KiB pages cost ~10× the copy (31 MB of
+    // Fashion-MNIST rows: 0.1 s instead of 0.01 s on this project's VMs).
+    autodiff::advise_huge_pages(t.data(), t.size() * sizeof(double));
     if (layout.count > 0) read(reinterpret_cast<char*>(t.data()), layout.count * sizeof(double));
     return t;
   }

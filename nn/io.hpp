@@ -19,6 +19,11 @@ namespace nn {
 // tensor's own buffer: no copy of it, no whole-file string (a 200 MB kernel used to cost two
 // more 200 MB buffers and most of a run's time in memmove and page faults).
 void save_npy(const std::string& path, const autodiff::Tensor& t);
+// The same for a tensor the caller is done with (a kernel on its way out): written 8 MiB at a time,
+// each piece's memory given back to the system once written (autodiff::release_pages), so the
+// page cache takes pages that are in use already; on this project's VMs a new 200 MB file takes
+// 0.03 s that way and 0.34 s in fresh pages. The tensor is consumed (empty afterwards).
+void save_npy(const std::string& path, autodiff::Tensor&& t);
 // The header save_npy writes for a float64 array of this shape in C order: magic, version, the
 // dict, spaces up to a multiple of 64 bytes (128 for a matrix). For writers that put the data in
 // place themselves (`mpirun ntk-kernel`'s ranks, distributed/kernel_file.hpp).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -172,28 +173,38 @@ LayerTraces trace_mlp(const nn::MLP& mlp, const Tensor& w, const Tensor& x, std:
 
 // One layer's traces for all points, computed kRecomputeRows points at a time (a forward and
 // backward sweep each, of which only layer l's input and sensitivities are kept): the memory of
-// two (N, width) matrices instead of every layer's, for one more forward sweep per layer.
+// two (N, width) matrices instead of every layer's, for one more forward sweep per layer. Written
+// to `input` (N × in_l; not for l = 0, whose input is X itself) and `sensitivity` (N·k × out_l),
+// wherever the caller keeps them (by_structure: in the half of Θ's memory it does not use yet).
+void trace_layer_into(const nn::MLP& mlp, const Tensor& w, const Tensor& x, std::size_t l, double* input,
+                      double* sensitivity) {
+  constexpr std::size_t kRecomputeRows = 64;
+  const std::size_t n = x.shape()[0], d = x.shape()[1], k = mlp.output_dim();
+  const nn::Dense& layer = mlp.layers()[l];
+  for (std::size_t p0 = 0; p0 < n; p0 += kRecomputeRows) {
+    const std::size_t p1 = std::min(n, p0 + kRecomputeRows);
+    Tensor rows = Tensor::empty({p1 - p0, d});
+    std::copy(x.data() + p0 * d, x.data() + p1 * d, rows.data());
+    const LayerTraces t = trace_mlp(mlp, w, rows, l);
+    if (l > 0) std::copy(t.inputs[l].data(), t.inputs[l].data() + t.inputs[l].size(), input + p0 * layer.config().in);
+    const Tensor& g = t.sensitivities[l];
+    std::copy(g.data(), g.data() + g.size(), sensitivity + p0 * k * layer.config().out);
+  }
+}
+
+// The same into tensors of their own.
 struct LayerTrace {
   Tensor input;        // h_{l-1}, (N, in_l); empty for l = 0, whose input is X
   Tensor sensitivity;  // D_l, (N·k, out_l)
 };
 
 LayerTrace trace_layer(const nn::MLP& mlp, const Tensor& w, const Tensor& x, std::size_t l) {
-  constexpr std::size_t kRecomputeRows = 64;
-  const std::size_t n = x.shape()[0], d = x.shape()[1], k = mlp.output_dim();
+  const std::size_t n = x.shape()[0], k = mlp.output_dim();
   const nn::Dense& layer = mlp.layers()[l];
   LayerTrace out;
-  if (l > 0) out.input = Tensor::empty({n, layer.config().in});  // (layer 0's input is x itself)
+  if (l > 0) out.input = Tensor::empty({n, layer.config().in});
   out.sensitivity = Tensor::empty({n * k, layer.config().out});
-  for (std::size_t p0 = 0; p0 < n; p0 += kRecomputeRows) {
-    const std::size_t p1 = std::min(n, p0 + kRecomputeRows);
-    Tensor rows = Tensor::empty({p1 - p0, d});
-    std::copy(x.data() + p0 * d, x.data() + p1 * d, rows.data());
-    const LayerTraces t = trace_mlp(mlp, w, rows, l);
-    if (l > 0) std::copy(t.inputs[l].data(), t.inputs[l].data() + t.inputs[l].size(), out.input.data() + p0 * layer.config().in);
-    const Tensor& g = t.sensitivities[l];
-    std::copy(g.data(), g.data() + g.size(), out.sensitivity.data() + p0 * k * layer.config().out);
-  }
+  trace_layer_into(mlp, w, x, l, l > 0 ? out.input.data() : nullptr, out.sensitivity.data());
   return out;
 }
 
@@ -217,7 +228,6 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
   const std::size_t rows = traced ? n1 : n1 * k, cols = traced ? n2 : n2 * k;
   const std::size_t per = traced ? 1 : k;  // rows (columns) of Θ per point
   Tensor theta = detail::large_matrix(rows, cols);
-  std::fill(theta.data(), theta.data() + theta.size(), 0.0);
   double* out = theta.data();
   // Θ = Σ_l G_δ,l ⊙ (c_w² G_h,l + c_b²), G_h repeated over the k × k output blocks, layer by
   // layer, in blocks of kRows points: the Gram matrices exist only as (block × N) strips, so the
@@ -225,6 +235,24 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
   // kernels a strip covers the columns from its first point on: the upper triangle, mirrored once
   // at the end. Each entry sums the layers in the same order whichever way the traces are made.
   constexpr std::size_t kRows = 64;
+  // Packed: a symmetric kernel with traces made layer by layer keeps its upper triangle packed
+  // row after row at the start of Θ's memory (row r, columns c >= r, at packed_row(r) + c - r),
+  // and a layer's traces in the other half — cols·(cols-1)/2 doubles left free until the end —
+  // when they fit (5000 points through width 1024: 82 MB of traces in 100 MB). The kernel then
+  // costs Θ's memory and not one layer's traces more; at the end the rows move to their places
+  // (last row first: each row's place lies past every packed row before it) and are mirrored.
+  const bool by_layer = traces == NtkOptions::Traces::by_layer ||
+                        (traces == NtkOptions::Traces::automatic && trace_by_layer(mlp, n1, n2, same, traced));
+  const auto layer_trace_doubles = [&](std::size_t l) {
+    const nn::Dense& layer = mlp.layers()[l];
+    return n1 * ((l > 0 ? layer.config().in : 0) + k * layer.config().out);
+  };
+  std::size_t most_trace_doubles = 0;
+  for (std::size_t l = 0; l < mlp.layers().size(); ++l) most_trace_doubles = std::max(most_trace_doubles, layer_trace_doubles(l));
+  const std::size_t packed_size = cols * (cols + 1) / 2;
+  const bool packed = by_layer && same && most_trace_doubles <= rows * cols - packed_size;
+  const auto packed_row = [cols](std::size_t r) { return r * cols - r * (r - 1) / 2 - r; };  // minus r: index by c
+  std::fill(out, out + (packed ? packed_size : theta.size()), 0.0);
   std::vector<double> grads_strip, inputs_strip;
   // A strip's Gram products: its square diagonal block by SYRK (upper triangle) when symmetric —
   // so a kernel of at most kRows points costs what one SYRK did — and the rest by GEMM.
@@ -233,45 +261,57 @@ Tensor by_structure(const UnwrappedMlp& net, const Tensor& w, const Tensor& x1, 
     detail::syrk_rows(a, m, d, 1.0, c, n);
     detail::gemm_rows(a, m, b + m * d, n - m, d, 1.0, c + m, n);
   };
-  // Layer l's term, from its inputs h (N, in_l) and sensitivities D (N·k, out_l) at X1 and X2.
-  const auto add_layer = [&](std::size_t l, const Tensor& h1, const Tensor& h2, const Tensor& d1, const Tensor& d2) {
+  // Layer l's term, from its inputs h (N, d) and sensitivities D (N·k, width) at X1 and X2.
+  const auto add_layer = [&](std::size_t l, const double* h1, const double* h2, std::size_t d, const double* d1,
+                             const double* d2, std::size_t width) {
     const nn::Dense& layer = mlp.layers()[l];
     const double cw2 = layer.weight_multiplier() * layer.weight_multiplier();
     const double cb2 = layer.config().bias ? layer.bias_multiplier() * layer.bias_multiplier() : 0.0;
-    const std::size_t d = h1.shape()[1];
     // Sensitivities: (N·k, width), read as (N, k·width) when traced over outputs.
-    const std::size_t dw = traced ? k * d1.shape()[1] : d1.shape()[1];
+    const std::size_t dw = traced ? k * width : width;
     for (std::size_t p0 = 0; p0 < n1; p0 += kRows) {
       const std::size_t p1 = std::min(n1, p0 + kRows), q0 = same ? p0 : 0;  // points: rows, first column
       const std::size_t r0 = p0 * per, r1 = p1 * per, c0 = q0 * per;
       inputs_strip.resize((p1 - p0) * (n2 - q0));
-      strip(h1.data() + p0 * d, p1 - p0, h2.data() + q0 * d, n2 - q0, d, inputs_strip.data());
+      strip(h1 + p0 * d, p1 - p0, h2 + q0 * d, n2 - q0, d, inputs_strip.data());
       grads_strip.resize((r1 - r0) * (cols - c0));
-      strip(d1.data() + r0 * dw, r1 - r0, d2.data() + c0 * dw, cols - c0, dw, grads_strip.data());
+      strip(d1 + r0 * dw, r1 - r0, d2 + c0 * dw, cols - c0, dw, grads_strip.data());
       const std::size_t strip_cols = cols - c0, input_cols = n2 - q0;
       for (std::size_t r = r0; r < r1; ++r) {
         const double* h = inputs_strip.data() + (r / per - p0) * input_cols;
         const double* g = grads_strip.data() + (r - r0) * strip_cols;
-        for (std::size_t c = same ? r : c0; c < cols; ++c)
-          out[r * cols + c] += g[c - c0] * (cw2 * h[c / per - q0] + cb2);
+        double* row = out + (packed ? packed_row(r) : r * cols);
+        for (std::size_t c = same ? r : c0; c < cols; ++c) row[c] += g[c - c0] * (cw2 * h[c / per - q0] + cb2);
       }
     }
   };
-  const bool by_layer = traces == NtkOptions::Traces::by_layer ||
-                        (traces == NtkOptions::Traces::automatic && trace_by_layer(mlp, n1, n2, same, traced));
-  if (by_layer) {
+  const auto width_of = [&](std::size_t l) { return mlp.layers()[l].config().out; };
+  if (packed) {
+    double* scratch = out + packed_size;  // the free half: this layer's inputs, then sensitivities
+    for (std::size_t l = 0; l < mlp.layers().size(); ++l) {
+      const std::size_t in = mlp.layers()[l].config().in;
+      double* input = l > 0 ? scratch : nullptr;
+      double* sensitivity = scratch + (l > 0 ? n1 * in : 0);
+      trace_layer_into(mlp, w, x1, l, input, sensitivity);
+      const double* h = l > 0 ? input : x1.data();
+      add_layer(l, h, h, in, sensitivity, sensitivity, width_of(l));
+    }
+    for (std::size_t r = rows; r-- > 0;) std::memmove(out + r * cols + r, out + packed_row(r) + r, (cols - r) * sizeof(double));
+  } else if (by_layer) {
     for (std::size_t l = 0; l < mlp.layers().size(); ++l) {
       const LayerTrace t1 = trace_layer(mlp, w, x1, l);
       const LayerTrace other = same ? LayerTrace{} : trace_layer(mlp, w, x2, l);
       const LayerTrace& t2 = same ? t1 : other;
-      add_layer(l, l == 0 ? x1 : t1.input, l == 0 ? x2 : t2.input, t1.sensitivity, t2.sensitivity);
+      add_layer(l, l == 0 ? x1.data() : t1.input.data(), l == 0 ? x2.data() : t2.input.data(),
+                mlp.layers()[l].config().in, t1.sensitivity.data(), t2.sensitivity.data(), width_of(l));
     }
   } else {
     const LayerTraces t1 = trace_mlp(mlp, w, x1);
     const LayerTraces other = same ? LayerTraces{} : trace_mlp(mlp, w, x2);
     const LayerTraces& t2 = same ? t1 : other;  // not a copy of t1 (megabytes)
     for (std::size_t l = 0; l < mlp.layers().size(); ++l)
-      add_layer(l, t1.inputs[l], t2.inputs[l], t1.sensitivities[l], t2.sensitivities[l]);
+      add_layer(l, t1.inputs[l].data(), t2.inputs[l].data(), mlp.layers()[l].config().in, t1.sensitivities[l].data(),
+                t2.sensitivities[l].data(), width_of(l));
   }
   if (same) detail::mirror_upper(out, rows);
   if (net.factor != 1.0) return ad::scale(theta, net.factor);

@@ -29,9 +29,10 @@ struct NtkOptions {
   bool trace_outputs = false;
   std::size_t chunk = 32;  // columns per batched VJP/JVP in ntk_vector_products
   // structured: keep every layer's traces (inputs, sensitivities) of all points at once (`all`),
-  // or make them one layer at a time, 256 points per sweep (`by_layer`: the memory of one layer's
-  // traces, for one more forward sweep per layer). `automatic`: by_layer when all traces would
-  // take more than 64 MiB and more than half of Θ. Both give the same numbers.
+  // or make them one layer at a time, 64 points per sweep (`by_layer`: the memory of one layer's
+  // traces, for one more forward sweep per layer; for a symmetric kernel they go in the half of Θ's
+  // memory not used until the end when they fit, and cost nothing more). `automatic`: by_layer when
+  // all traces would take more than 64 MiB and more than half of Θ. Both give the same numbers.
   enum class Traces { automatic, all, by_layer } traces = Traces::automatic;
 };
 

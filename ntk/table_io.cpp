@@ -293,7 +293,9 @@ Tensor read_matrix(const std::string& path, const CsvOptions& options) {
   return t;
 }
 
-void write_matrix(const std::string& path, const Tensor& matrix) {
+namespace {
+
+void write_table(const std::string& path, const Tensor& matrix, Tensor* consumed) {
   require_matrix(path, matrix);
   const TableFormat format = table_format(path);
   if (format == TableFormat::npz) throw ad::Error(fmt::format("{}: .npz is read only: write .npy or .csv", path));
@@ -302,12 +304,24 @@ void write_matrix(const std::string& path, const Tensor& matrix) {
     return;
   }
   try {
-    nn::save_npy(path, matrix);
+    if (consumed != nullptr)
+      nn::save_npy(path, std::move(*consumed));
+    else
+      nn::save_npy(path, matrix);
   } catch (const ad::Error& e) {
     std::string message = e.what();
     if (message.rfind("save_npy: ", 0) == 0) message.erase(0, 10);
     throw ad::Error(message);
   }
+}
+
+}  // namespace
+
+void write_matrix(const std::string& path, const Tensor& matrix) { write_table(path, matrix, nullptr); }
+
+void write_matrix(const std::string& path, Tensor&& matrix) {
+  Tensor consumed = std::move(matrix);
+  write_table(path, consumed, &consumed);
 }
 
 }  // namespace ntk

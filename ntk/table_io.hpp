@@ -61,5 +61,8 @@ void write_csv(const std::string& path, const Tensor& matrix);
 // Writing needs a 2-D matrix.
 Tensor read_matrix(const std::string& path, const CsvOptions& options = {});
 void write_matrix(const std::string& path, const Tensor& matrix);
+// For a matrix the caller is done with: a .npy gives its memory back as it is written (see
+// nn::save_npy), which on a VM makes a new file of a large kernel ~10× faster. Consumes it.
+void write_matrix(const std::string& path, Tensor&& matrix);
 
 }  // namespace ntk

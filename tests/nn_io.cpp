@@ -108,6 +108,23 @@ TEST_CASE("save_npy then load_npy gives the same tensor bitwise, any rank", "[nn
   CHECK(bitwise_equal(nn::load_npy(dir.file("w.npy")), special));
 }
 
+TEST_CASE("save_npy of a tensor the caller is done with writes the same bytes and consumes it", "[nn][io]") {
+  // 1100 × 1000 doubles: 8.8 MB, more than one of the 8 MiB pieces whose memory goes back as they
+  // are written; an odd offset inside pages. The file must equal the one from a const tensor.
+  TempDir dir;
+  const Tensor t = random_tensor({1100, 1000}, 41);
+  nn::save_npy(dir.file("kept.npy"), t);
+  Tensor consumed = t;
+  nn::save_npy(dir.file("consumed.npy"), std::move(consumed));
+  CHECK(consumed.size() == 0);  // NOLINT(bugprone-use-after-move): moved from by contract
+  CHECK(read_bytes(dir.file("consumed.npy")) == read_bytes(dir.file("kept.npy")));
+  CHECK(bitwise_equal(nn::load_npy(dir.file("consumed.npy")), t));
+  // A failed save consumes it too, and leaves no file.
+  Tensor again = t;
+  CHECK_THROWS_AS(nn::save_npy(dir.file("no-such-folder/x.npy"), std::move(again)), ad::Error);
+  CHECK_FALSE(fs::exists(dir.file("no-such-folder/x.npy.partial")));
+}
+
 TEST_CASE("Empty tensors round-trip and compare without memcmp on a null pointer", "[nn][io]") {
   // Regression (UBSan, ./test.sh --sanitize): bitwise_equal called memcmp(nullptr, nullptr, 0) for
   // empty tensors, whose data() is null; that is undefined behaviour even for 0 bytes.

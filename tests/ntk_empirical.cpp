@@ -117,7 +117,7 @@ TEST_CASE("empirical NTK: method choice, NTK-vector products and errors", "[ntk]
   CHECK_THROWS_AS(ntk::parse_ntk_method("fast"), autodiff::Error);
 }
 
-TEST_CASE("empirical NTK: traces one layer at a time, over several sweeps of 256 points, equal all at once",
+TEST_CASE("empirical NTK: traces one layer at a time, over several sweeps of 64 points, equal all at once",
           "[ntk][empirical]") {
   // 600 and 300 points: three and two sweeps, the last ones partial.
   const Tensor x1 = random_inputs(600, 5, 11), x2 = random_inputs(300, 5, 12);
@@ -135,6 +135,38 @@ TEST_CASE("empirical NTK: traces one layer at a time, over several sweeps of 256
                                               ntk::empirical_ntk(*net, w, x1, all)) < 1e-13);
       CHECK(autodiff::max_relative_difference(ntk::empirical_ntk(*net, w, x1, x2, by_layer),
                                               ntk::empirical_ntk(*net, w, x1, x2, all)) < 1e-13);
+    }
+  }
+}
+
+TEST_CASE("empirical NTK: one layer's traces kept in Θ's free half when they fit, on their own when not",
+          "[ntk][empirical]") {
+  // Symmetric kernels made layer by layer keep the upper triangle packed and a layer's traces in
+  // the rest of Θ's memory. 150 points through width 40: the traces (150 × 80 doubles) fit in the
+  // free 150·149/2; 12 points through width 40 do not (12 × 80 > 66) and get memory of their own.
+  // Both must equal the traces kept all at once, and the Jacobian contraction J Jᵀ.
+  for (std::size_t n : {150, 12}) {
+    const Tensor x = random_inputs(n, 6, 21);
+    for (std::size_t k : {1, 3}) {
+      const auto net = std::make_shared<nn::MLP>(nn::MLPConfig{.input_dim = 6, .hidden = {40, 40}, .output_dim = k,
+                                                                .activation = nn::Activation::relu, .sb2 = 0.2});
+      const Tensor w = net->init(22);
+      for (bool trace_outputs : {false, true}) {
+        INFO("N = " << n << ", k = " << k << ", traced " << trace_outputs);
+        using Traces = ntk::NtkOptions::Traces;
+        const ntk::NtkOptions all{.method = ntk::NtkMethod::structured, .trace_outputs = trace_outputs, .traces = Traces::all};
+        ntk::NtkOptions by_layer = all, contraction = all;
+        by_layer.traces = Traces::by_layer;
+        contraction.method = ntk::NtkMethod::jacobian_contraction;
+        const Tensor theta = ntk::empirical_ntk(*net, w, x, by_layer);
+        CHECK(autodiff::max_relative_difference(theta, ntk::empirical_ntk(*net, w, x, all)) < 1e-13);
+        CHECK(autodiff::max_relative_difference(theta, ntk::empirical_ntk(*net, w, x, contraction)) < 1e-12);
+        const std::size_t m = theta.shape()[0];
+        bool symmetric = true;
+        for (std::size_t i = 0; i < m; ++i)
+          for (std::size_t j = 0; j < i; ++j) symmetric = symmetric && theta.flat(i * m + j) == theta.flat(j * m + i);
+        CHECK(symmetric);
+      }
     }
   }
 }

@@ -116,6 +116,16 @@ TEST_CASE("the streaming writers write the bytes the whole-file writers did", "[
     }
     ntk::write_matrix(npy, m);
     CHECK(file_bytes(npy) == xt::dump_npy(m.xt()));
+    // A matrix handed over (its memory given back as it is written): the same bytes, consumed.
+    Tensor handed = m;
+    ntk::write_matrix(npy, std::move(handed));
+    CHECK(file_bytes(npy) == xt::dump_npy(m.xt()));
+    CHECK(handed.size() == 0);  // NOLINT(bugprone-use-after-move): consumed by contract
+    if (shape[0] > 0) {
+      Tensor handed_csv = m;
+      ntk::write_matrix(csv, std::move(handed_csv));
+      CHECK(file_bytes(csv) == old_csv);
+    }
   }
 }
 

@@ -74,12 +74,12 @@ int run(const KernelFlags& s) {
   progress_off.reset();
   const double compute_seconds = since(start);
   const auto written = Clock::now();
-  ntk::write_matrix(s.output, kernel);
+  const std::string kernel_shape = shape_text(kernel);
+  ntk::write_matrix(s.output, std::move(kernel));  // (its memory goes back as it is written)
   const double write_seconds = since(written);
   // The whole run, read to write, and where it went.
   std::fprintf(stderr, "ntk-kernel: %s\n",
-               ntk::tools::wrote_text(s.output, shape_text(kernel), since(begin), read_seconds, compute_seconds, write_seconds)
-                   .c_str());
+               ntk::tools::wrote_text(s.output, kernel_shape, since(begin), read_seconds, compute_seconds, write_seconds).c_str());
   return 0;
 }
 
