@@ -30,9 +30,12 @@ TARGETS = {
 INTERNAL = {  # ours / ours <= target
     ("W2_wide_grad", "W2_wide_forward"): 3.2,
     ("W3_hvp", "W3_grad"): 3.0,
-    ("W8_fmnist_ntk_file", "W8_fmnist_ntk_kernel"): 1.3,  # read + kernel + write vs kernel
     ("W12_kappa_seeds_2thread", "W12_kappa_seeds_1thread"): 1 / 1.8,  # 2 threads >= 1.8x one
 }
+# Shown without a target: W8's in-process ratio. Its kernel-only repetitions reuse a warm 200 MB
+# block while each file repetition writes it away and touches fresh memory again (slow on a VM);
+# W8's target (wall <= 1.3 x kernel) is checked on one whole ntk-kernel run, bench/dataset_runs.py.
+INFORMATION = [("W8_fmnist_ntk_file", "W8_fmnist_ntk_kernel")]
 ABSOLUTE = {  # ours, seconds <= target
     "W10_tanh_ntk_series": 1.0,
     "W11_init_4096x2": 0.1,
@@ -89,6 +92,9 @@ def main():
             met = ratio <= target
             ok &= met
             print(f"{a + ' / ' + b:<48}{ratio:>10.3f}  <= {target}: {'met' if met else 'MISSED'}")
+    for a, b in INFORMATION:
+        if a in ours and b in ours:
+            print(f"{a + ' / ' + b:<48}{ours[a] / ours[b]:>10.3f}  (the target is checked by bench/dataset_runs.py)")
     return 0 if ok else 1
 
 
